@@ -26,6 +26,9 @@ type wsConn struct {
 	raw  net.Conn // the hijacked socket, to force a close that cannot wait
 	sess *core.Session
 	ua   string
+	// start is when the connection opened, on the system clock (the
+	// gateway's clock may be a test's fake).
+	start time.Time
 
 	lastData atomic.Int64 // unix nanoseconds of the last inbound data message
 
@@ -149,7 +152,7 @@ const forceCloseAfter = 2 * time.Second
 func (c *wsConn) tick() {
 	o := &c.srv.opts
 	now := time.Now()
-	age := now.Sub(c.sess.Conn.ConnectedAt)
+	age := now.Sub(c.start)
 	if o.MaxConnectionAge > 0 && age >= o.MaxConnectionAge {
 		c.closeWith(websocket.StatusGoingAway, "connection age limit reached")
 		return
@@ -188,7 +191,7 @@ func (c *wsConn) nextTick(now time.Time) time.Duration {
 		next = min(next, time.Unix(0, c.lastData.Load()).Add(o.IdleTimeout).Sub(now))
 	}
 	if o.MaxConnectionAge > 0 {
-		next = min(next, c.sess.Conn.ConnectedAt.Add(o.MaxConnectionAge).Sub(now))
+		next = min(next, c.start.Add(o.MaxConnectionAge).Sub(now))
 	}
 	return max(next, time.Millisecond)
 }

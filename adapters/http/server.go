@@ -164,7 +164,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
-	c := &wsConn{srv: s, ws: ws, raw: hc.conn, sess: sess, ua: r.UserAgent()}
+	c := &wsConn{srv: s, ws: ws, raw: hc.conn, sess: sess, ua: r.UserAgent(), start: time.Now()}
 	c.lastData.Store(time.Now().UnixNano())
 	s.sessions.Add(1)
 	defer s.sessions.Done()

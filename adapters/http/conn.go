@@ -36,7 +36,8 @@ type wsConn struct {
 	queue   [][]byte
 	writing bool
 	closed  bool
-	reason  string // why the server closed it, for the log
+	reason  string        // why the server closed it, for the log
+	closing chan struct{} // closed once a closeWith handshake has ended
 
 	timer *time.Timer
 }
@@ -135,8 +136,11 @@ func (c *wsConn) closeWith(code websocket.StatusCode, reason string) {
 	c.closed = true
 	c.reason = reason
 	c.queue = nil
+	done := make(chan struct{})
+	c.closing = done
 	c.mu.Unlock()
 	go func() {
+		defer close(done)
 		force := time.AfterFunc(forceCloseAfter, func() { _ = c.raw.Close() })
 		defer force.Stop()
 		_ = c.ws.Close(code, reason)
@@ -214,6 +218,10 @@ func (c *wsConn) readLoop() string {
 		n, err := readAll(r, buf, limit)
 		if err != nil {
 			putBuf(buf)
+			if errors.Is(err, errTooBig) {
+				c.closeWith(websocket.StatusMessageTooBig, "message too big")
+				return "message too big"
+			}
 			return closeReason(err)
 		}
 		c.lastData.Store(time.Now().UnixNano())
@@ -223,16 +231,16 @@ func (c *wsConn) readLoop() string {
 	}
 }
 
-// readAll reads a message into *buf, growing it up to limit+1 bytes (the
-// reader itself fails past the read limit, closing with 1009).
+// errTooBig is a message over the size limit.
+var errTooBig = errors.New("message too big")
+
+// readAll reads a message into *buf, growing it as needed, and fails with
+// errTooBig as soon as byte limit+1 arrives.
 func readAll(r io.Reader, buf *[]byte, limit int) (int, error) {
 	b := (*buf)[:cap(*buf)]
 	n := 0
 	for {
 		if n == len(b) {
-			if len(b) > limit {
-				return n, errors.New("message too big")
-			}
 			nb := make([]byte, min(max(2*len(b), 512), limit+1))
 			copy(nb, b[:n])
 			b = nb
@@ -240,6 +248,9 @@ func readAll(r io.Reader, buf *[]byte, limit int) (int, error) {
 		}
 		m, err := r.Read(b[n:])
 		n += m
+		if n > limit {
+			return n, errTooBig
+		}
 		if err == io.EOF {
 			return n, nil
 		}

@@ -3,6 +3,7 @@ package httpadapter_test
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -17,6 +18,9 @@ import (
 	"github.com/wsgate/wsgate/core"
 	"github.com/wsgate/wsgate/infra/memory"
 )
+
+// quiet drops the servers' logs in tests.
+var quiet = slog.New(slog.DiscardHandler)
 
 var testSecret = []byte("test-secret-at-least-32-bytes-long!!")
 
@@ -61,8 +65,9 @@ func newEnv(t *testing.T, mutate func(*core.Config, *httpadapter.Options)) *env 
 		MaxConnectsPerHour:   0,
 		MaxMessagesPerMinute: 60,
 		ClientPublish:        true,
+		Logger:               quiet,
 	}
-	opts := httpadapter.Options{}
+	opts := httpadapter.Options{Logger: quiet}
 	if mutate != nil {
 		mutate(&cfg, &opts)
 	}

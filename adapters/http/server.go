@@ -179,9 +179,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if c.reason != "" {
 		reason = c.reason
 	}
+	closing := c.closing
 	c.mu.Unlock()
 	s.hub.remove(id)
-	_ = ws.CloseNow()
+	if closing != nil {
+		<-closing // the closing handshake, bounded by forceCloseAfter
+	} else {
+		_ = ws.CloseNow()
+	}
 	_ = s.gw.Disconnect(context.Background(), id, reason)
 }
 

@@ -1,0 +1,24 @@
+# wsgate: the two commands a newcomer needs are `make run` (same as
+# `go run ./cmd/local`) and `make test` (everything CI runs).
+
+GO ?= go
+
+.PHONY: run test deps vet clean
+
+run:
+	$(GO) run ./cmd/local
+
+# test installs the pinned test tools, starts dynalite, and runs vet, gofmt,
+# every Go test under -race and the browser tests in headless Chromium.
+test:
+	./scripts/test.sh
+
+deps:
+	./scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+clean:
+	rm -rf bin artifacts

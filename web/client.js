@@ -163,14 +163,28 @@ export class WsgateClient {
    * @param {string} url absolute ws:// or wss:// URL of the gateway, e.g.
    *   "ws://127.0.0.1:8080/ws"
    * @param {WsgateClientOptions} options
+   * @throws {TypeError} when url is not an absolute ws:// or wss:// URL, the
+   *   token is missing, or tokenTransport is unknown
    */
   constructor(url, options) {
     const o = options || /** @type {WsgateClientOptions} */ ({});
     if (o.tokenTransport !== undefined && o.tokenTransport !== "query" && o.tokenTransport !== "subprotocol") {
       throw new TypeError('tokenTransport must be "query" or "subprotocol"');
     }
+    let parsed;
+    try {
+      parsed = new URL(String(url));
+    } catch {
+      throw new TypeError("url must be an absolute ws:// or wss:// URL");
+    }
+    if (parsed.protocol !== "ws:" && parsed.protocol !== "wss:") {
+      throw new TypeError("url must be an absolute ws:// or wss:// URL");
+    }
+    if (!(typeof o.token === "function" || (typeof o.token === "string" && o.token !== ""))) {
+      throw new TypeError("token is required: a JWT, or a function returning one");
+    }
     /** @readonly */
-    this.url = String(url);
+    this.url = parsed.toString();
     this._token = o.token;
     this._transport = o.tokenTransport || DEFAULTS.tokenTransport;
     this._requestTimeout = clampNumber(o.requestTimeout, DEFAULTS.requestTimeout, 2 ** 31 - 1);
@@ -220,6 +234,7 @@ export class WsgateClient {
     queueMicrotask(() => {
       if (this._closed) return;
       this._setState("connecting");
+      if (this._closed) return; // a state handler closed it
       this._deadlineTimer = setTimeout(() => {
         this._deadlineTimer = null;
         if (!this._everOpened) this._giveUp();

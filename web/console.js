@@ -136,7 +136,13 @@ function connect() {
   disconnect(false);
   userClosed = false;
   note(ui.connectionNote, "");
-  const c = new WsgateClient(url.toString(), { token, tokenTransport: ui.transport.value === "subprotocol" ? "subprotocol" : "query" });
+  let c;
+  try {
+    c = new WsgateClient(url.toString(), { token, tokenTransport: ui.transport.value === "subprotocol" ? "subprotocol" : "query" });
+  } catch (err) {
+    note(ui.connectionNote, err.message, true);
+    return;
+  }
   client = c;
   c.on("state", (s) => {
     if (client !== c) return;
@@ -391,7 +397,7 @@ function drawChart(svgId, name, values) {
   const svg = $(svgId);
   const line = svg.querySelector("polyline");
   const [w, h, pad] = [300, 80, 4];
-  const max = Math.max(1, ...values);
+  const max = Math.max(1, ...values) * 1.25; // headroom: a flat line stays off the top edge
   // Right-aligned; the x scale widens until CHART_POINTS samples fill it.
   const step = w / (Math.min(CHART_POINTS, Math.max(values.length, 10)) - 1);
   const x0 = w - (values.length - 1) * step;

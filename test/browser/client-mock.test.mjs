@@ -68,6 +68,40 @@ describe("WsgateClient against a mocked socket", { timeout: 90_000 }, () => {
     assert.deepEqual(page.problems, []);
   });
 
+  test("refuses bad arguments", { timeout: 15_000 }, async (t) => {
+    const { page } = await mockPage(t, pong);
+    const r = await page.evaluate(async (url) => {
+      const { WsgateClient } = await import("/client.js");
+      const thrown = (f) => {
+        try {
+          f();
+          return "no throw";
+        } catch (e) {
+          return e.name;
+        }
+      };
+      const c = new WsgateClient(url, { token: "t" });
+      const bad = await Promise.all(
+        [null, [], { id: 1 }, { type: 5 }, { type: "ping", id: {} }].map((f) => c.request(f).catch((e) => e.code)),
+      );
+      c.close();
+      return {
+        relative: thrown(() => new WsgateClient("/ws", { token: "t" })),
+        http: thrown(() => new WsgateClient("ftp://h/ws", { token: "t" })),
+        noToken: thrown(() => new WsgateClient(url, {})),
+        transport: thrown(() => new WsgateClient(url, { token: "t", tokenTransport: "cookie" })),
+        bad,
+      };
+    }, WS);
+    assert.deepEqual(r, {
+      relative: "TypeError",
+      http: "TypeError",
+      noToken: "TypeError",
+      transport: "TypeError",
+      bad: Array(5).fill("invalid_frame"),
+    });
+  });
+
   test("an error reply rejects with .code and .frame", { timeout: 15_000 }, async (t) => {
     const { page } = await mockPage(t, (ws, f) =>
       ws.send(JSON.stringify({ type: "error", code: "rate_limited", message: "slow down", retry_after: 3, id: f.id })),

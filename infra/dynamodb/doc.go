@@ -1,0 +1,127 @@
+// Package dynamodb is wsgate's DynamoDB [core.Store] and [core.RateStore]:
+// the store of record when several local servers and Lambdas share one
+// table. Use [New] to open a [Store] on a table, [CreateTable] to create the
+// table (and enable TTL) where it is missing, and [TableSpec] for the one
+// definition of the table that template.yaml must match.
+//
+// The store uses single-item operations only (GetItem, PutItem, UpdateItem
+// and DeleteItem with conditions, Query, BatchGetItem, BatchWriteItem):
+// no transactions and no PartiQL, so it runs on DynamoDB-API servers that
+// lack them (dynalite) and pays no transaction surcharge. It never relies
+// on TTL deletion for correctness: every read ignores expired data by its
+// own timestamps, and TTL (attribute [TTLAttribute], epoch seconds) only
+// reclaims space, as AWS advises since deletion can lag by days.
+//
+// # Table
+//
+// One table, partition key "pk" (S) and sort key "sk" (S), and one global
+// secondary index "active" (partition "active_shard" S, sort
+// "connected_at" N, keys only). Times are Unix nanoseconds unless named
+// otherwise. Items:
+//
+//	pk                      sk       attributes
+//	conn#{id}               conn     user, admin, ip, endpoint, connected_at,
+//	                                 dead_at, active_shard, ip_slot, subs (SS),
+//	                                 rate (L of N), rate_v, expires_at
+//	ip#{ip}                 ip       open (M id -> connected_at), hour (L),
+//	                                 v, expires_at
+//	chan#{channel}          {id}     endpoint, dead_at, expires_at
+//	day#{YYYY-MM-DD}#{n}    day      connects, sent, received, closed,
+//	                                 duration_ns, r00..r59, t00..t59,
+//	                                 expires_at
+//
+// A connection item carries the "active" index keys: active_shard is
+// "active#{n}" with n a hash of the id modulo the shard count.
+//
+// # Per-IP limits (Admit)
+//
+// The IP item holds the open connections of the IP (a map from id to
+// connect time) and the accept times of its last [core.Limits]
+// MaxConnectsPerHour connects, under a version number v. Admit reads it
+// with a strongly consistent GetItem, drops the connections older than
+// MaxAge (their disconnect was lost: they stop counting here) and the
+// accept times older than an hour, decides, and writes the pruned item
+// back with PutItem on the condition that v is still the version it read
+// (or that the item does not exist), retrying from the read when the
+// condition fails. Release removes its id from the map and bumps v in one
+// UpdateItem. Guarantee: every admitted connection was checked against a
+// state no other write changed between the read and the write, so two
+// connects never both take the last slot, on one instance or many, and
+// refusals write nothing (refused connects do not count toward the hour).
+// Then the connection item is put (on the condition that it does not
+// exist) and the day's connects counted. A refusal costs one GetItem. When
+// both per-IP limits are off the IP item is not touched.
+//
+// A connection stops counting against its IP and in active_connections
+// once MaxAge has passed since it connected, whether or not its disconnect
+// was recorded: the IP map is pruned by age, and the active count is a
+// Query on the "active" index for connected_at newer than now - maxAge.
+//
+// # Subscriptions
+//
+// One item per (channel, connection), queried by channel with a strongly
+// consistent Query. The connection item keeps the set of its channels:
+// Subscribe first adds the channel to that set on the condition that the
+// connection exists and the set holds it or has fewer than max members,
+// then puts the subscription item; Release deletes the items the set
+// names. A subscription item carries its connection's dead_at (connect
+// time + MaxAge) and Subscribers skips items past it, so a subscription
+// that outlived its connection (a crash mid-Release, a Subscribe racing a
+// Release) is never a target after MaxAge.
+//
+// # Counters
+//
+// Day counters are sharded over [Options].Shards items per UTC day
+// (default 8) so that no item takes every write; a write goes to the next
+// shard in turn and a reading sums the shards. Each day item also holds a
+// ring of 60 per-second buckets (r{k} counts the messages received in the
+// second t{k}, k = second mod 60), updated in the same UpdateItem as the
+// day totals: ADD to r{k} on the condition t{k} = second, or reset the
+// bucket on the condition that t{k} is older. The messages of the last
+// minute are the buckets, of today's and (across midnight) yesterday's
+// items, whose second lies in (now-60 s, now]: per-second precision.
+//
+// Counter writes are at least once: a write that failed before reaching
+// the server (or that Admit or Release could not make after the
+// connection was recorded) is carried and added to the next counter write
+// or [Store.Flush]; a Count that returns an error counted nothing. With
+// [Options].FlushInterval set, counts are kept in memory and written every
+// interval (and by Flush, Close and Snapshot), so a long-lived server pays
+// about nothing per message; Lambdas count directly.
+//
+// # Message rate (AllowMessage)
+//
+// The connection item holds the times of its last limit accepted messages
+// (rate) under a version (rate_v). AllowMessage refuses when limit of them
+// lie in the minute before now, and otherwise writes the list with the new
+// time on the condition that rate_v is unchanged, re-reading and retrying
+// when it changed. Guarantee: no more than limit messages are accepted in
+// any 60 s, whichever processes handle them. The list and its version are
+// cached per process from the last read or write (Lookup fills the cache),
+// so a message costs one conditional UpdateItem when no other process
+// wrote in between, and a refusal found in the cache costs nothing.
+//
+// # Request costs
+//
+// Direct counting (FlushInterval 0), per operation:
+//
+//	Admit         4: GetItem + PutItem (IP), PutItem (connection), UpdateItem (day)
+//	              (2 when both per-IP limits are off; a refusal: 1 GetItem)
+//	Release       3 + ceil(subscriptions/25): DeleteItem, UpdateItem (IP),
+//	              UpdateItem (day), BatchWriteItem
+//	Count         1 UpdateItem (2 when a bucket is found taken by another second)
+//	AllowMessage  1 UpdateItem with a warm cache, else 2 (GetItem + UpdateItem)
+//	Subscribe     2, Unsubscribe 2, Lookup 1, Subscribers 1 Query per page
+//	Snapshot      1 BatchGetItem + Shards Queries (COUNT) on the index, in parallel
+//
+// With FlushInterval set, Admit and Release take one request less, Count
+// none, and each flush one UpdateItem per day and second with counts.
+// The active count reads the index entries of the open connections, about
+// 40 per 4 KB read unit; it is eventually consistent on DynamoDB.
+//
+// Every store call runs under [Options].Timeout (default 2 s), within which
+// the SDK's retryer retries throttling and 5xx answers with backoff; every
+// failure to reach the table is returned wrapped with [core.ErrUnavailable].
+//
+// Instances sharing a table must use the same Shards.
+package dynamodb

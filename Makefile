@@ -3,7 +3,7 @@
 
 GO ?= go
 
-.PHONY: run test deps vet clean
+.PHONY: run test deps vet bench clean
 
 run:
 	$(GO) run ./cmd/local
@@ -19,6 +19,10 @@ deps:
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+
+# bench runs the side-by-side load benchmark (bare coder/websocket vs wsgate).
+bench:
+	./scripts/bench.sh
 
 clean:
 	rm -rf bin artifacts

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -68,7 +69,7 @@ func startDynalite() (string, func(), error) {
 	l.Close()
 	_, port, _ := net.SplitHostPort(addr)
 	cmd := exec.Command("node", cli, "--host", "127.0.0.1", "--port", port, "--createTableMs", "0")
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	cmd.Stderr = os.Stderr
 	killWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return "", nil, err
@@ -114,12 +115,12 @@ func newClient(ep string, apiOptions ...func(*middleware.Stack) error) *ddb.Clie
 	if ep == "" {
 		ep = endpoint
 	}
-	return ddb.New(ddb.Options{
-		Region:       "us-east-1",
-		Credentials:  credentials.NewStaticCredentialsProvider("test", "test", ""),
-		BaseEndpoint: aws.String(ep),
-		APIOptions:   apiOptions,
-	})
+	cfg := aws.Config{
+		Region:      "us-east-1",
+		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		APIOptions:  apiOptions,
+	}
+	return dynamodb.NewClient(cfg, ep)
 }
 
 var tableSeq atomic.Int64
@@ -143,6 +144,9 @@ func newStore(t testing.TB, opts dynamodb.Options) *dynamodb.Store {
 	t.Helper()
 	if opts.Client == nil {
 		opts.Client = newClient("")
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Table == "" {
 		opts.Table = newTable(t)

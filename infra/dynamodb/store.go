@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	ddb "github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -216,7 +218,9 @@ func (s *Store) activeShard(id string) string {
 }
 
 func str(v string) types.AttributeValue { return &types.AttributeValueMemberS{Value: v} }
-func num(v int64) types.AttributeValue  { return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)} }
+func num(v int64) types.AttributeValue {
+	return &types.AttributeValueMemberN{Value: strconv.FormatInt(v, 10)}
+}
 
 func getS(item map[string]types.AttributeValue, name string) string {
 	if v, ok := item[name].(*types.AttributeValueMemberS); ok {
@@ -268,3 +272,21 @@ func nList(ts []int64) types.AttributeValue {
 }
 
 func epoch(t time.Time) types.AttributeValue { return num(t.Unix()) }
+
+// NewClient returns a DynamoDB client for a store: cfg gives credentials
+// and region (config.LoadDefaultConfig's chain), endpoint, when not empty,
+// replaces AWS's (a local DynamoDB such as "http://127.0.0.1:8000"), and
+// the retryer fits the store's short call timeouts: up to 5 attempts with
+// jittered backoff capped at 200 ms, throttling and 5xx included.
+func NewClient(cfg aws.Config, endpoint string, optFns ...func(*ddb.Options)) *ddb.Client {
+	return ddb.NewFromConfig(cfg, append([]func(*ddb.Options){func(o *ddb.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) {
+			so.MaxAttempts = 5
+			so.BaseDelay = 25 * time.Millisecond
+			so.MaxBackoff = 200 * time.Millisecond
+		})
+	}}, optFns...)...)
+}

@@ -46,6 +46,8 @@ func Run(t *testing.T, newStore func(t *testing.T) core.Store) {
 		{"MessagesLastMinute", testLastMinute},
 		{"ConcurrentCounts", testConcurrentCounts},
 		{"RateWindow", testRateWindow},
+		{"AdmitTwiceCountsOnce", testAdmitTwice},
+		{"LastMinuteAcrossMidnight", testLastMinuteMidnight},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -367,5 +369,37 @@ func testRateWindow(t *testing.T, s core.Store) {
 	}
 	if err := rs.AllowMessage(ctx, "rw", 3, base.Add(60*time.Second)); err != nil {
 		t.Fatalf("message once the first left the window: %v", err)
+	}
+}
+
+func testAdmitTwice(t *testing.T, s core.Store) {
+	lim := core.Limits{MaxConnectionsPerIP: 2, MaxConnectsPerHour: 10, MaxAge: 2 * time.Hour}
+	c := conn("twice", "10.0.4.1", base)
+	mustAdmit(t, s, c, lim)
+	mustAdmit(t, s, c, lim) // a retried connect of the same id
+	mustAdmit(t, s, conn("other", "10.0.4.1", base), lim)
+	if err := s.Admit(ctx, conn("third", "10.0.4.1", base), lim, base); !errors.Is(err, core.ErrTooManyConnections) {
+		t.Fatalf("third connection with two open: %v, want ErrTooManyConnections", err)
+	}
+	if got := snapshot(t, s, base); got.ActiveConnections != 2 || got.ConnectionsToday != 2 {
+		t.Fatalf("active=%d today=%d, want 2 and 2", got.ActiveConnections, got.ConnectionsToday)
+	}
+}
+
+func testLastMinuteMidnight(t *testing.T, s core.Store) {
+	before := time.Date(2026, 3, 14, 23, 59, 50, 0, time.UTC)
+	if err := s.Count(ctx, core.Counts{Received: 2}, before); err != nil {
+		t.Fatal(err)
+	}
+	after := time.Date(2026, 3, 15, 0, 0, 5, 0, time.UTC)
+	if err := s.Count(ctx, core.Counts{Received: 3}, after); err != nil {
+		t.Fatal(err)
+	}
+	got := snapshot(t, s, after.Add(15*time.Second))
+	if got.MessagesLastMinute != 5 || got.MessagesReceived != 3 {
+		t.Fatalf("20 s after midnight: last minute %d, today %d; want 5 and 3", got.MessagesLastMinute, got.MessagesReceived)
+	}
+	if got := snapshot(t, s, before.Add(time.Minute)); got.MessagesLastMinute != 3 {
+		t.Fatalf("a minute after the first count: last minute %d, want 3", got.MessagesLastMinute)
 	}
 }

@@ -92,6 +92,12 @@ func TestRequestCost(t *testing.T) {
 	})
 	step("batched: Release (no subscriptions)", 2, func() error { _, _, err := batched.Release(ctx, c3.ID, now); return err })
 	step("batched: Flush (one day, counts in 2 seconds)", 2, func() error { return batched.Flush(ctx) })
+	for i := range 300 {
+		if err := batched.Count(ctx, core.Counts{Received: 1}, now.Add(time.Duration(i)*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step("batched: Flush of 300 seconds of counts (last 60 kept)", 60, func() error { return batched.Flush(ctx) })
 }
 
 // BenchmarkRequests reports the DynamoDB requests per operation

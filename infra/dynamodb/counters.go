@@ -81,6 +81,17 @@ func (t *tally) merge(o tally) {
 
 func (t *tally) empty() bool { return len(t.days) == 0 && len(t.secs) == 0 }
 
+// trimSecs drops the seconds a minute or more older than the newest: no
+// reading at or after the newest can count them (the day totals keep
+// them), and a flush after a long outage stays one write per recent second.
+func (t *tally) trimSecs() {
+	if len(t.secs) <= 60 {
+		return
+	}
+	newest := slices.Max(slices.Collect(maps.Keys(t.secs)))
+	maps.DeleteFunc(t.secs, func(sec, _ int64) bool { return sec <= newest-60 })
+}
+
 func dayOf(t time.Time) string { return t.UTC().Format(time.DateOnly) }
 
 func secDay(sec int64) string { return dayOf(time.Unix(sec, 0)) }
@@ -96,7 +107,7 @@ func (s *Store) Count(ctx context.Context, n core.Counts, now time.Time) error {
 	if n.Received != 0 {
 		t.addSec(now.Unix(), n.Received)
 	}
-	if s.batch {
+	if s.batch.Load() {
 		s.mu.Lock()
 		s.pending.merge(t)
 		s.mu.Unlock()
@@ -116,7 +127,7 @@ func (s *Store) Count(ctx context.Context, n core.Counts, now time.Time) error {
 func (s *Store) countCarried(ctx context.Context, now time.Time, d dayDelta) {
 	var t tally
 	t.addDay(dayOf(now), d)
-	if !s.batch {
+	if !s.batch.Load() {
 		rest, err := s.write(ctx, t)
 		if err == nil {
 			s.flushCarried(ctx)
@@ -153,6 +164,7 @@ func (s *Store) Flush(ctx context.Context) error {
 	if t.empty() {
 		return nil
 	}
+	t.trimSecs()
 	rest, err := s.write(ctx, t)
 	if err != nil {
 		s.mu.Lock()

@@ -81,13 +81,11 @@
 // minute are the buckets, of today's and (across midnight) yesterday's
 // items, whose second lies in (now-60 s, now]: per-second precision.
 //
-// Counter writes are at least once: a write that failed before reaching
-// the server (or that Admit or Release could not make after the
-// connection was recorded) is carried and added to the next counter write
-// or [Store.Flush]; a Count that returns an error counted nothing. With
-// [Options].FlushInterval set, counts are kept in memory and written every
-// interval (and by Flush, Close and Snapshot), so a long-lived server pays
-// about nothing per message; Lambdas count directly.
+// With [Options].FlushInterval set, counts are kept in memory and written
+// every interval (and by Flush, Close and Snapshot, which flushes this
+// process's counts before reading), so a long-lived server pays about
+// nothing per message; Lambdas count directly. Other instances see batched
+// counts up to one interval late.
 //
 // # Message rate (AllowMessage)
 //
@@ -103,21 +101,42 @@
 //
 // # Request costs
 //
-// Direct counting (FlushInterval 0), per operation:
+// Measured by TestRequestCost and BenchmarkRequests (requests/op), with
+// direct counting (FlushInterval 0, as a Lambda runs):
 //
-//	Admit         4: GetItem + PutItem (IP), PutItem (connection), UpdateItem (day)
-//	              (2 when both per-IP limits are off; a refusal: 1 GetItem)
+//	Admit         4: GetItem + PutItem (IP), PutItem (connection), UpdateItem (day);
+//	              2 when both per-IP limits are off; a refusal 1 GetItem
 //	Release       3 + ceil(subscriptions/25): DeleteItem, UpdateItem (IP),
-//	              UpdateItem (day), BatchWriteItem
-//	Count         1 UpdateItem (2 when a bucket is found taken by another second)
-//	AllowMessage  1 UpdateItem with a warm cache, else 2 (GetItem + UpdateItem)
-//	Subscribe     2, Unsubscribe 2, Lookup 1, Subscribers 1 Query per page
-//	Snapshot      1 BatchGetItem + Shards Queries (COUNT) on the index, in parallel
+//	              UpdateItem (day), BatchWriteItem; a repeated Release 1
+//	Count         1 UpdateItem (2 when its bucket holds another second)
+//	AllowMessage  1 UpdateItem when this process holds the window (after its
+//	              last AllowMessage or a Lookup, as a Lambda's Resume does),
+//	              else GetItem + UpdateItem; a refusal found in the cache 0
+//	Subscribe 2, Unsubscribe 2, Lookup 1, Subscribers 1 Query per 1 MB page
+//	Snapshot      1 BatchGetItem + Shards COUNT Queries on the index, in parallel
 //
-// With FlushInterval set, Admit and Release take one request less, Count
-// none, and each flush one UpdateItem per day and second with counts.
+// So an inbound message costs 2 (Count + AllowMessage) in a warm process. With
+// FlushInterval set (a long-lived local server), Admit takes 3, Release 2,
+// Count none, and each flush one UpdateItem per day and per second with
+// received messages (at most the last 60 seconds).
 // The active count reads the index entries of the open connections, about
-// 40 per 4 KB read unit; it is eventually consistent on DynamoDB.
+// 40 per 4 KB read unit; it is eventually consistent on DynamoDB (a GSI),
+// exact on dynalite. The IP item grows by about 25 bytes per allowed
+// connection of the two per-IP limits, far below the 400 KB item limit for
+// any sensible setting.
+//
+// # Failures
+//
+// A Count that returns an error counted nothing. Admit and Release count
+// once the connection item is written or deleted; a count they cannot
+// write then is kept in memory and added to the next counter write (or
+// [Store.Flush], [Store.Close]), so outages do not skew the figures. An IP
+// slot that a failed Admit or Release could not give back is retried by
+// the next Admit of this process, and stops counting at MaxAge anyway. A
+// subscription item that outlives its connection (a crash mid-Release, a
+// Subscribe racing a Release) is skipped once its dead_at has passed. A
+// write whose answer is lost but which the server applied may be counted
+// twice by the SDK's retry: counters are at least once.
 //
 // Every store call runs under [Options].Timeout (default 2 s), within which
 // the SDK's retryer retries throttling and 5xx answers with backoff; every

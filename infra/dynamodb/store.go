@@ -79,7 +79,7 @@ type Store struct {
 	timeout time.Duration
 	now     func() time.Time
 	log     *slog.Logger
-	batch   bool
+	batch   atomic.Bool // counts kept in memory until a flush
 
 	next atomic.Uint64 // round-robin shard of counter writes
 	// lastSec[shard*60+k] is the second this process last wrote to bucket
@@ -116,7 +116,6 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 		timeout: opts.Timeout,
 		now:     opts.Clock,
 		log:     opts.Logger,
-		batch:   opts.FlushInterval > 0,
 	}
 	if s.shards == 0 {
 		s.shards = DefaultShards
@@ -132,7 +131,8 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 	}
 	s.lastSec = make([]atomic.Int64, s.shards*60)
 	s.next.Store(uint64(time.Now().UnixNano())) // instances start on different shards
-	if s.batch {
+	if opts.FlushInterval > 0 {
+		s.batch.Store(true)
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		go s.flusher(context.WithoutCancel(ctx), opts.FlushInterval)
 	}
@@ -140,10 +140,12 @@ func New(ctx context.Context, opts Options) (*Store, error) {
 }
 
 // Close stops the background flusher, if any, and writes the counts not
-// yet written. The store remains usable (counting directly) afterwards.
+// yet written. The store remains usable afterwards, counting directly, so
+// that disconnects recorded after Close during a shutdown are not lost.
 func (s *Store) Close(ctx context.Context) error {
 	if s.stop != nil {
 		s.stopOnce.Do(func() {
+			s.batch.Store(false)
 			close(s.stop)
 			<-s.done
 		})

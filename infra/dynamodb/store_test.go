@@ -480,3 +480,43 @@ func TestCreateTable(t *testing.T) {
 		t.Fatal("CreateTable accepted a table without the active index")
 	}
 }
+
+// TestBatchedClose: Close writes the counts kept in memory, and a store
+// closed during a shutdown still counts what follows, directly.
+func TestBatchedClose(t *testing.T) {
+	table := newTable(t)
+	reader := newStore(t, dynamodb.Options{Table: table})
+	s, err := dynamodb.New(ctx, dynamodb.Options{Client: newClient(""), Table: table, FlushInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Admit(ctx, conn("b1", "10.2.2.2", base), core.Limits{}, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Count(ctx, core.Counts{Received: 4, Sent: 5}, base); err != nil {
+		t.Fatal(err)
+	}
+	read := func() core.Snapshot {
+		t.Helper()
+		snap, err := reader.Snapshot(ctx, base.Add(time.Second), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	if got := read(); got.ConnectionsToday != 0 || got.MessagesReceived != 0 || got.ActiveConnections != 1 {
+		t.Fatalf("before Close another instance reads %+v: counts should still be in memory", got)
+	}
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := read(); got.ConnectionsToday != 1 || got.MessagesReceived != 4 || got.MessagesSent != 5 || got.MessagesLastMinute != 4 {
+		t.Fatalf("after Close: %+v", got)
+	}
+	if _, was, err := s.Release(ctx, "b1", base.Add(time.Second)); !was || err != nil {
+		t.Fatalf("Release after Close: %v %v", was, err)
+	}
+	if got := read(); got.ClosedToday != 1 || got.DurationToday != time.Second || got.ActiveConnections != 0 {
+		t.Fatalf("a disconnect after Close is not counted: %+v", got)
+	}
+}

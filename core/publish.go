@@ -39,6 +39,15 @@ func (g *Gateway) Delivered(ctx context.Context, n int) error {
 	return g.cfg.Store.Count(ctx, Counts{Sent: int64(n)}, g.clock.Now())
 }
 
+// Discarded counts an inbound data message that the transport refused
+// before the protocol saw it (a binary frame, an oversized message): it
+// counts as received all the same.
+func (g *Gateway) Discarded(ctx context.Context) {
+	if err := g.cfg.Store.Count(ctx, Counts{Received: 1}, g.clock.Now()); err != nil {
+		g.log.LogAttrs(ctx, slog.LevelError, "received message not counted", slog.String("error", err.Error()))
+	}
+}
+
 // fanout delivers one event frame to every subscriber of channel but except.
 func (g *Gateway) fanout(ctx context.Context, channel string, data json.RawMessage, from, except string) (int, error) {
 	targets, err := g.cfg.Store.Subscribers(ctx, channel)

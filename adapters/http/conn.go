@@ -211,6 +211,7 @@ func (c *wsConn) readLoop() string {
 			return closeReason(err)
 		}
 		if typ != websocket.MessageText {
+			c.srv.gw.Discarded(ctx)
 			c.closeWith(websocket.StatusUnsupportedData, "binary messages are not supported")
 			return "binary message"
 		}
@@ -219,6 +220,7 @@ func (c *wsConn) readLoop() string {
 		if err != nil {
 			putBuf(buf)
 			if errors.Is(err, errTooBig) {
+				c.srv.gw.Discarded(ctx)
 				c.closeWith(websocket.StatusMessageTooBig, "message too big")
 				return "message too big"
 			}

@@ -44,14 +44,13 @@ func headerHasToken(h http.Header, name, token string) bool {
 }
 
 // tokenFrom finds the bearer token: query `token`, then `Authorization:
-// Bearer`, then the subprotocol pair `bearer, JWT`. viaSubprotocol reports the
-// last case, where the server must select `bearer`.
-func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
+// Bearer`, then the subprotocol pair `bearer, JWT`.
+func tokenFrom(r *http.Request) string {
 	if t := r.URL.Query().Get("token"); t != "" {
-		return t, false
+		return t
 	}
 	if t, ok := bearer(r.Header.Get("Authorization")); ok {
-		return t, false
+		return t
 	}
 	var protos []string
 	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
@@ -61,10 +60,10 @@ func tokenFrom(r *http.Request) (token string, viaSubprotocol bool) {
 	}
 	for i := 0; i+1 < len(protos); i++ {
 		if protos[i] == "bearer" && protos[i+1] != "" {
-			return protos[i+1], true
+			return protos[i+1]
 		}
 	}
-	return "", false
+	return ""
 }
 
 // bearer reads an `Authorization: Bearer X` header value.

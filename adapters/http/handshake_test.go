@@ -127,6 +127,16 @@ func TestTokenTransports(t *testing.T) {
 			t.Fatalf("whoami: %v", got)
 		}
 	})
+	t.Run("query token with an offered subprotocol", func(t *testing.T) {
+		c, _, err := websocket.Dial(tctx(t), e.ws+"?token="+tok, &websocket.DialOptions{Subprotocols: []string{"bearer", "not-a-token"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		if c.Subprotocol() != "bearer" {
+			t.Fatalf("selected %q; a browser fails a handshake that selects none of its offers", c.Subprotocol())
+		}
+	})
 	t.Run("query wins", func(t *testing.T) {
 		c, _, err := websocket.Dial(tctx(t), e.ws+"?token="+token(t, "query-user", false),
 			&websocket.DialOptions{HTTPHeader: http.Header{"Authorization": {"Bearer " + tok}}})

@@ -243,6 +243,9 @@ func TestBinaryFrame(t *testing.T) {
 		t.Fatalf("binary frame: close %v, want 1003", s)
 	}
 	eventually(t, "the disconnect to be recorded", func() bool { return num(e.metrics(t), "active_connections") == 0 })
+	if got := num(e.metrics(t), "messages_received"); got != 1 {
+		t.Fatalf("a binary message counts as received: messages_received = %v", got)
+	}
 }
 
 func TestConcurrentMessagesCounted(t *testing.T) {

@@ -136,7 +136,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server shutting down")
 		return
 	}
-	token, viaSub := tokenFrom(r)
+	token := tokenFrom(r)
 	sess, err := s.gw.Connect(r.Context(), core.ConnectRequest{
 		Token:    token,
 		Origin:   r.Header.Get("Origin"),
@@ -153,10 +153,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := sess.Conn.ID
-	opts := &websocket.AcceptOptions{InsecureSkipVerify: true} // Origin was checked by the core
-	if viaSub {
-		opts.Subprotocols = []string{"bearer"}
-	}
+	// Origin was checked by the core. "bearer" is selected whenever the
+	// client offered it, whichever transport carried the token: a browser
+	// fails a handshake that selects none of the subprotocols it offered.
+	opts := &websocket.AcceptOptions{InsecureSkipVerify: true, Subprotocols: []string{"bearer"}}
 	hc := &hijackCapture{ResponseWriter: w}
 	ws, err := websocket.Accept(hc, r, opts)
 	if err != nil {

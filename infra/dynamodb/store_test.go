@@ -520,3 +520,53 @@ func TestBatchedClose(t *testing.T) {
 		t.Fatalf("a disconnect after Close is not counted: %+v", got)
 	}
 }
+
+// TestAllowMessageAcrossInstances: 40 messages of one connection racing on
+// two stores (two Lambdas) accept exactly the limit, and the window stays
+// exact for later messages on either store.
+func TestAllowMessageAcrossInstances(t *testing.T) {
+	table := newTable(t)
+	stores := []*dynamodb.Store{newStore(t, dynamodb.Options{Table: table}), newStore(t, dynamodb.Options{Table: table})}
+	if err := stores[0].Admit(ctx, conn("chatty", "10.1.2.3", base), core.Limits{}, base); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 10
+	var won, lost atomic.Int32
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Go(func() {
+			at := base.Add(time.Duration(i) * 10 * time.Millisecond)
+			err := stores[i%2].AllowMessage(ctx, "chatty", limit, at)
+			var re *core.RetryError
+			switch {
+			case err == nil:
+				won.Add(1)
+			case errors.As(err, &re) && errors.Is(err, core.ErrRateLimited) && re.After > 59*time.Second && re.After < 61*time.Second: // times a few ms apart, out of order
+				lost.Add(1)
+			default:
+				t.Errorf("AllowMessage: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if won.Load() != limit || lost.Load() != 40-limit {
+		t.Fatalf("%d accepted, %d refused; want %d and %d", won.Load(), lost.Load(), limit, 40-limit)
+	}
+	// A minute after the first accepted ones, slots free again, whichever
+	// store asks (one of them holds a stale window in its cache).
+	later := base.Add(time.Minute + time.Second)
+	for i := range limit {
+		if err := stores[i%2].AllowMessage(ctx, "chatty", limit, later); err != nil {
+			t.Fatalf("message %d a minute later: %v", i, err)
+		}
+	}
+	if err := stores[1].AllowMessage(ctx, "chatty", limit, later); !errors.Is(err, core.ErrRateLimited) {
+		t.Fatalf("message beyond the limit a minute later: %v", err)
+	}
+	if _, _, err := stores[0].Release(ctx, "chatty", later); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores[1].AllowMessage(ctx, "chatty", limit, later.Add(time.Minute)); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("message of a released connection: %v, want ErrNotFound", err)
+	}
+}

@@ -7,17 +7,18 @@ import (
 	"errors"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
 
-// inbound is a client message. Type and ID stay raw so their JSON type can be
-// checked without allocating.
+// inbound is a client message: the raw JSON values of the members the
+// protocol reads, sliced out of the message without copying.
 type inbound struct {
-	Type    json.RawMessage `json:"type"`
-	ID      json.RawMessage `json:"id"`
-	Channel string          `json:"channel"`
-	Data    json.RawMessage `json:"data"`
+	Type    []byte // raw JSON value
+	ID      []byte // raw JSON value
+	Channel string
+	Data    []byte // raw JSON value
 }
 
 // parseError says why a message is a bad_request.
@@ -25,21 +26,44 @@ type parseError string
 
 func (e parseError) Error() string { return string(e) }
 
-// parse decodes data into in. It keeps a valid id even when the rest of the
-// message is bad, so that the error reply can carry it.
+// parse reads the members of a JSON object message into in. It keeps a
+// valid id even when the rest of the message is bad, so that the error reply
+// can carry it. Member names match exactly; a repeated member's last value
+// wins.
 func parse(data []byte, in *inbound) error {
 	if !utf8.Valid(data) {
 		return parseError("message is not valid UTF-8")
 	}
-	trimmed := bytes.TrimLeft(data, " \t\r\n")
-	if len(trimmed) == 0 || trimmed[0] != '{' {
+	if !json.Valid(data) {
+		return parseError("message is not valid JSON")
+	}
+	i := skipSpace(data, 0)
+	if data[i] != '{' {
 		return parseError("message must be a JSON object")
 	}
-	err := json.Unmarshal(data, in)
-	var typeErr *json.UnmarshalTypeError
-	if err != nil && !errors.As(err, &typeErr) {
-		in.ID = nil
-		return parseError("message is not valid JSON")
+	var channel []byte
+	i = skipSpace(data, i+1)
+	for data[i] != '}' {
+		keyEnd := skipValue(data, i)
+		key := data[i:keyEnd]
+		i = skipSpace(data, keyEnd)
+		i = skipSpace(data, i+1) // past ':'
+		valEnd := skipValue(data, i)
+		val := data[i:valEnd]
+		switch string(unquoteKey(key)) {
+		case "type":
+			in.Type = val
+		case "id":
+			in.ID = val
+		case "channel":
+			channel = val
+		case "data":
+			in.Data = val
+		}
+		i = skipSpace(data, valEnd)
+		if data[i] == ',' {
+			i = skipSpace(data, i+1)
+		}
 	}
 	if len(in.ID) > 0 && !validID(in.ID) {
 		in.ID = nil
@@ -48,20 +72,84 @@ func parse(data []byte, in *inbound) error {
 	if len(in.Type) == 0 || in.Type[0] != '"' {
 		return parseError("message needs a string type")
 	}
-	if typeErr != nil {
-		return parseError("field " + typeErr.Field + " has the wrong type")
+	if channel != nil {
+		if channel[0] != '"' {
+			return parseError("channel must be a string")
+		}
+		in.Channel = unquote(channel)
 	}
 	return nil
 }
 
+// skipSpace returns the index of the first non-space byte at or after i.
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipValue returns the index just past the JSON value starting at i. b
+// must be valid JSON.
+func skipValue(b []byte, i int) int {
+	switch b[i] {
+	case '"':
+		for i++; b[i] != '"'; i++ {
+			if b[i] == '\\' {
+				i++
+			}
+		}
+		return i + 1
+	case '{', '[':
+		depth := 0
+		for ; ; i++ {
+			switch b[i] {
+			case '"':
+				i = skipValue(b, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+	default: // number, true, false, null
+		for i < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[i])) {
+			i++
+		}
+		return i
+	}
+}
+
+// unquoteKey returns a member name's text; names with escapes are decoded.
+func unquoteKey(raw []byte) []byte {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return raw[1 : len(raw)-1]
+	}
+	return []byte(unquote(raw))
+}
+
+// unquote decodes a valid JSON string literal.
+func unquote(raw []byte) string {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1])
+	}
+	var s string
+	_ = json.Unmarshal(raw, &s) // raw is a valid string literal
+	return s
+}
+
 // validID reports whether a raw JSON value is a string or a number.
-func validID(raw json.RawMessage) bool {
+func validID(raw []byte) bool {
 	c := raw[0]
 	return c == '"' || c == '-' || (c >= '0' && c <= '9')
 }
 
 // Message handles one inbound data message of session s and returns the
-// reply to send back on the same connection. It is not safe to call
+// reply to send back on the same connection. The reply may be shared: the
+// caller must not modify it. It is not safe to call
 // concurrently for one Session; transports handle a connection's messages in
 // order.
 func (g *Gateway) Message(ctx context.Context, s *Session, data []byte) []byte {
@@ -84,6 +172,9 @@ func (g *Gateway) Message(ctx context.Context, s *Session, data []byte) []byte {
 	}
 	switch string(in.Type) {
 	case `"ping"`:
+		if len(in.ID) == 0 {
+			return pongFrame
+		}
 		return withID(append(make([]byte, 0, 32+len(in.ID)), `{"type":"pong"`...), in.ID)
 	case `"whoami"`:
 		b := append(make([]byte, 0, 64+len(s.Conn.ID)+len(s.Conn.User)+len(in.ID)), `{"type":"whoami","connection_id":`...)
@@ -118,6 +209,9 @@ func (g *Gateway) Message(ctx context.Context, s *Session, data []byte) []byte {
 		return errorFrame(in.ID, errUnknownType, "")
 	}
 }
+
+// pongFrame is the reply to a ping without id, shared by every connection.
+var pongFrame = []byte(`{"type":"pong"}`)
 
 // errUnknownType is the message error for a type the gateway does not know.
 var errUnknownType = errors.New("wsgate: unknown message type")

@@ -40,7 +40,7 @@ type Store struct {
 }
 
 type dayCounters struct {
-	day                      string // YYYY-MM-DD in UTC
+	day                      int64 // days since 1970-01-01 UTC
 	connects, sent, received int64
 	closed                   int64
 	duration                 time.Duration
@@ -259,7 +259,7 @@ func (s *Store) Count(ctx context.Context, n core.Counts, now time.Time) error {
 // today returns the counters of now's UTC day, starting a new day at
 // midnight. s.cmu must be held.
 func (s *Store) today(now time.Time) *dayCounters {
-	day := now.UTC().Format(time.DateOnly)
+	day := now.Unix() / 86400 // times before 1970 never occur here
 	if day > s.counters.day {
 		s.counters = dayCounters{day: day}
 	}

@@ -28,7 +28,6 @@ import (
 
 	httpadapter "github.com/wsgate/wsgate/adapters/http"
 	"github.com/wsgate/wsgate/core"
-	"github.com/wsgate/wsgate/infra/memory"
 	"github.com/wsgate/wsgate/internal/settings"
 	"github.com/wsgate/wsgate/web"
 )
@@ -161,17 +160,6 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	}
 	log.Info("stopped")
 	return 0
-}
-
-// openStore opens the configured store. It returns the endpoint recorded
-// with each connection and the sender for connections held elsewhere.
-func openStore(ctx context.Context, s settings.Settings, addr string, log *slog.Logger) (core.Store, func(), string, core.Sender, error) {
-	switch s.Store {
-	case "memory":
-		return memory.New(), func() {}, "", nil, nil
-	default:
-		return nil, nil, "", nil, fmt.Errorf("WSGATE_STORE: %q is not supported by this build", s.Store)
-	}
 }
 
 func randomSecret() string {

@@ -2,20 +2,15 @@ package dynamodb_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
@@ -24,88 +19,21 @@ import (
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/wsgate/wsgate/infra/dynamodb"
+	"github.com/wsgate/wsgate/internal/dynalite"
 )
-
-// EndpointEnv names the DynamoDB endpoint the tests use. Unset, TestMain
-// starts dynalite from the repository's node_modules, except under CI,
-// where the test command must provide it (scripts/dynalite.sh does).
-const EndpointEnv = "WSGATE_TEST_DYNAMODB_ENDPOINT"
 
 var endpoint string
 
 func TestMain(m *testing.M) {
-	endpoint = os.Getenv(EndpointEnv)
-	var stop func()
-	if endpoint == "" {
-		if os.Getenv("CI") != "" {
-			fmt.Fprintf(os.Stderr, "FAIL: %s is not set: under CI the DynamoDB store tests need a DynamoDB endpoint; run them through scripts/dynalite.sh\n", EndpointEnv)
-			os.Exit(1)
-		}
-		var err error
-		endpoint, stop, err = startDynalite()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "FAIL: cannot start dynalite (set %s to use another DynamoDB endpoint): %v\n", EndpointEnv, err)
-			os.Exit(1)
-		}
+	ep, stop, err := dynalite.Endpoint()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: DynamoDB store tests: %v\n", err)
+		os.Exit(1)
 	}
+	endpoint = ep
 	code := m.Run()
-	if stop != nil {
-		stop()
-	}
+	stop()
 	os.Exit(code)
-}
-
-// startDynalite runs dynalite on a free loopback port until stop.
-func startDynalite() (string, func(), error) {
-	cli, err := findUp("node_modules/dynalite/cli.js")
-	if err != nil {
-		return "", nil, fmt.Errorf("%w (run npm ci at the repository root)", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	addr := l.Addr().String()
-	l.Close()
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("node", cli, "--host", "127.0.0.1", "--port", port, "--createTableMs", "0")
-	cmd.Stderr = os.Stderr
-	killWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		return "", nil, err
-	}
-	stop := func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-	}
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return "http://" + addr, stop, nil
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, errors.New("dynalite did not answer within 20 s")
-		}
-	}
-}
-
-func findUp(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		p := filepath.Join(dir, rel)
-		if _, err := os.Stat(p); err == nil {
-			return p, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("%s not found above the test directory", rel)
-		}
-		dir = parent
-	}
 }
 
 var ctx = context.Background()

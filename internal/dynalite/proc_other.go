@@ -1,6 +1,6 @@
 //go:build !linux
 
-package dynamodb_test
+package dynalite
 
 import "os/exec"
 

@@ -109,6 +109,11 @@ type RateStore interface {
 	AllowMessage(ctx context.Context, id string, limit int, now time.Time) error
 }
 
+// CountedHeader is the HTTP header a wsgate instance sets when it delivers a
+// fan-out event through another instance's `@connections` API: the sender
+// has counted the message already, so the receiver must not count it again.
+const CountedHeader = "X-Wsgate-Counted"
+
 // Sender delivers a text frame to a connection. It returns [ErrGone] when
 // the connection no longer exists. Send must not block on a slow client.
 type Sender interface {

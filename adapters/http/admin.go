@@ -189,8 +189,10 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) {
 			writeJSON(w, http.StatusGone, map[string]string{"message": "connection gone", "error": "gone"})
 			return
 		}
-		if err := s.gw.Delivered(r.Context(), 1); err != nil {
-			s.log.Error("sent message not counted", slog.String("error", err.Error()))
+		if r.Header.Get(core.CountedHeader) == "" { // a peer's fan-out counted it already
+			if err := s.gw.Delivered(r.Context(), 1); err != nil {
+				s.log.Error("sent message not counted", slog.String("error", err.Error()))
+			}
 		}
 		w.WriteHeader(http.StatusOK)
 	case http.MethodGet:

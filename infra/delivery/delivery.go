@@ -143,6 +143,7 @@ func (s *Sender) postPeer(parent, ctx context.Context, endpoint, id string, fram
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	req.Header.Set(core.CountedHeader, "1") // the gateway counts what it fans out
 	resp, err := s.opts.HTTPClient.Do(req)
 	if err != nil {
 		if parent.Err() != nil {

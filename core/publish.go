@@ -66,7 +66,7 @@ func (g *Gateway) fanout(ctx context.Context, channel string, data json.RawMessa
 			continue
 		}
 		if inline != nil && inline.Holds(t) {
-			if g.deliver(ctx, t, frame) {
+			if g.deliver(ctx, channel, t, frame) {
 				delivered.Add(1)
 			}
 			continue
@@ -79,7 +79,7 @@ func (g *Gateway) fanout(ctx context.Context, channel string, data json.RawMessa
 		for i := 0; i < min(fanoutWorkers, len(remote)); i++ {
 			wg.Go(func() {
 				for t := range work {
-					if g.deliver(ctx, t, frame) {
+					if g.deliver(ctx, channel, t, frame) {
 						delivered.Add(1)
 					}
 				}
@@ -100,14 +100,18 @@ func (g *Gateway) fanout(ctx context.Context, channel string, data json.RawMessa
 	return n, nil
 }
 
-// deliver sends one frame and cleans up a connection found gone.
-func (g *Gateway) deliver(ctx context.Context, t Target, frame []byte) bool {
+// deliver sends one frame and cleans up a connection found gone: its
+// disconnect is recorded and, should a subscription have outlived its
+// connection record, the subscription is dropped too.
+func (g *Gateway) deliver(ctx context.Context, channel string, t Target, frame []byte) bool {
 	err := g.cfg.Sender.Send(ctx, t, frame)
 	switch {
 	case err == nil:
 		return true
 	case errors.Is(err, ErrGone):
-		_ = g.Disconnect(context.WithoutCancel(ctx), t.ID, "gone")
+		cctx := context.WithoutCancel(ctx)
+		_ = g.Disconnect(cctx, t.ID, "gone")
+		_ = g.cfg.Store.Unsubscribe(cctx, t.ID, channel)
 	default:
 		g.log.LogAttrs(ctx, slog.LevelWarn, "delivery failed", slog.String("connection_id", t.ID), slog.String("error", err.Error()))
 	}

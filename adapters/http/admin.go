@@ -2,18 +2,18 @@ package httpadapter
 
 import (
 	"encoding/json"
-	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
 	"github.com/wsgate/wsgate/core"
+	"github.com/wsgate/wsgate/internal/adminapi"
 )
 
-// maxAdminBody bounds admin request bodies (API Gateway's own
+// maxAdminBody bounds `@connections` bodies (API Gateway's own
 // PostToConnection limit is 128 KiB).
-const maxAdminBody = 128 << 10
+const maxAdminBody = adminapi.MaxBody
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
@@ -33,7 +33,7 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // only, the admin claim required.
 func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := bearer(r.Header.Get("Authorization"))
+		tok, _ := adminapi.Bearer(r.Header.Get("Authorization"))
 		id, err := s.gw.Authenticate(r.Context(), tok)
 		if err != nil {
 			writeError(w, http.StatusUnauthorized, "unauthorized", "an admin bearer token is required")
@@ -47,6 +47,25 @@ func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// serveAdmin hands the admin API's routes to adminapi, which the admin
+// Lambda serves too, so that the two cannot drift.
+func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, adminapi.MaxBody+1))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad_request", "body could not be read")
+		return
+	}
+	resp := s.adminAPI.Serve(r.Context(), adminapi.Request{
+		Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Body: body,
+	})
+	for k, v := range resp.Header {
+		w.Header().Set(k, v)
+	}
+	w.Header().Set("Content-Type", adminapi.ContentType)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
+}
+
 func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	for _, m := range methods {
 		if r.Method == m {
@@ -56,100 +75,6 @@ func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {
 	w.Header().Set("Allow", methods[0])
 	writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", "method not allowed")
 	return false
-}
-
-func (s *Server) storeError(w http.ResponseWriter, err error) {
-	ref := core.RefusalFor(err)
-	if ref.Status == http.StatusServiceUnavailable {
-		s.log.Error("admin request failed", slog.String("error", err.Error()))
-	}
-	writeError(w, ref.Status, ref.Code, ref.Message)
-}
-
-func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
-	m, err := s.gw.Metrics(r.Context())
-	if err != nil {
-		s.storeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, m)
-}
-
-func (s *Server) serveActive(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodGet) {
-		return
-	}
-	m, err := s.gw.Metrics(r.Context())
-	if err != nil {
-		s.storeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int64{"active_connections": m.ActiveConnections})
-}
-
-// publishRequest is the body of POST /api/publish.
-type publishRequest struct {
-	Channel *string         `json:"channel"`
-	Data    json.RawMessage `json:"data"`
-}
-
-func (s *Server) servePublish(w http.ResponseWriter, r *http.Request) {
-	if !allow(w, r, http.MethodPost) {
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "bad_request", "body too large")
-			return
-		}
-		writeError(w, http.StatusBadRequest, "bad_request", "body could not be read")
-		return
-	}
-	req, msg := parsePublish(body)
-	if msg != "" {
-		writeError(w, http.StatusBadRequest, "bad_request", msg)
-		return
-	}
-	n, err := s.gw.Publish(r.Context(), *req.Channel, req.Data)
-	if err != nil {
-		s.storeError(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]int{"delivered": n})
-}
-
-// parsePublish checks a publish body; msg is non-empty when it is bad.
-func parsePublish(body []byte) (publishRequest, string) {
-	var req publishRequest
-	if len(body) == 0 || firstByte(body) != '{' {
-		return req, `body must be a JSON object {"channel":C,"data":ANY}`
-	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		return req, `body must be a JSON object {"channel":C,"data":ANY}`
-	}
-	if req.Channel == nil || !core.ValidChannel(*req.Channel) {
-		return req, "channel must match ^[A-Za-z0-9_.:-]{1,128}$"
-	}
-	if len(req.Data) == 0 {
-		return req, "data is required"
-	}
-	return req, ""
-}
-
-func firstByte(b []byte) byte {
-	for _, c := range b {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		}
-		return c
-	}
-	return 0
 }
 
 // connectionInfo is API Gateway's GetConnection answer.

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/wsgate/wsgate/internal/adminapi"
 )
 
 // checkUpgrade applies RFC 6455 §4.2.1 to the opening handshake before any
@@ -49,7 +51,7 @@ func tokenFrom(r *http.Request) string {
 	if t := r.URL.Query().Get("token"); t != "" {
 		return t
 	}
-	if t, ok := bearer(r.Header.Get("Authorization")); ok {
+	if t, ok := adminapi.Bearer(r.Header.Get("Authorization")); ok {
 		return t
 	}
 	var protos []string
@@ -64,16 +66,6 @@ func tokenFrom(r *http.Request) string {
 		}
 	}
 	return ""
-}
-
-// bearer reads an `Authorization: Bearer X` header value.
-func bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }
 
 // clientIP is the peer address, or, when the peer is a trusted proxy, the

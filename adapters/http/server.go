@@ -15,6 +15,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/wsgate/wsgate/core"
+	"github.com/wsgate/wsgate/internal/adminapi"
 )
 
 // Options configures a [Server]. Zero fields take the defaults named on them.
@@ -60,6 +61,8 @@ type Server struct {
 	log  *slog.Logger
 	mux  *http.ServeMux
 
+	adminAPI *adminapi.Handler
+
 	closing  atomic.Bool
 	sessions sync.WaitGroup
 }
@@ -97,7 +100,7 @@ func New(cfg core.Config, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{gw: gw, hub: h, opts: opts, log: opts.Logger, mux: http.NewServeMux()}
+	s := &Server{gw: gw, hub: h, opts: opts, log: opts.Logger, mux: http.NewServeMux(), adminAPI: adminapi.New(gw, opts.Logger)}
 	s.routes()
 	return s, nil
 }
@@ -113,11 +116,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	s.mux.HandleFunc("/api/monitoring/websocket/metrics", s.admin(s.serveMetrics))
-	s.mux.HandleFunc("/api/monitoring/websocket/metrics/", s.admin(s.serveMetrics))
-	s.mux.HandleFunc("/api/monitoring/websocket/active-connections", s.admin(s.serveActive))
-	s.mux.HandleFunc("/api/monitoring/websocket/active-connections/", s.admin(s.serveActive))
-	s.mux.HandleFunc("/api/publish", s.admin(s.servePublish))
+	for _, p := range adminapi.Paths {
+		s.mux.HandleFunc(p, s.serveAdmin)
+	}
 	s.mux.HandleFunc("/@connections/{id}", s.admin(s.serveConnections))
 	s.mux.HandleFunc("/dev/tokens", s.serveDevTokens)
 	s.mux.HandleFunc("/", s.serveStatic)

@@ -35,14 +35,14 @@ func (c *fakeClock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // env is one server on a loopback httptest listener.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	srv   *httpadapter.Server
 	ts    *httptest.Server
 	store core.Store
 	ws    string // ws://host/ws
 }
 
-func hsAuth(t *testing.T) *core.Authenticator {
+func hsAuth(t testing.TB) *core.Authenticator {
 	t.Helper()
 	a, err := core.NewAuthenticator(core.AuthConfig{
 		Keyfunc: func(*jwt.Token) (any, error) { return testSecret, nil },
@@ -55,7 +55,7 @@ func hsAuth(t *testing.T) *core.Authenticator {
 }
 
 // newEnv starts a server with the SPEC's defaults, after mutate.
-func newEnv(t *testing.T, mutate func(*core.Config, *httpadapter.Options)) *env {
+func newEnv(t testing.TB, mutate func(*core.Config, *httpadapter.Options)) *env {
 	t.Helper()
 	st := memory.New()
 	cfg := core.Config{
@@ -86,7 +86,7 @@ func newEnv(t *testing.T, mutate func(*core.Config, *httpadapter.Options)) *env 
 }
 
 // token signs an HS256 token for sub, valid for an hour, after mods.
-func token(t *testing.T, sub string, admin bool, mods ...func(jwt.MapClaims)) string {
+func token(t testing.TB, sub string, admin bool, mods ...func(jwt.MapClaims)) string {
 	t.Helper()
 	now := time.Now()
 	claims := jwt.MapClaims{"sub": sub, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}

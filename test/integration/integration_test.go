@@ -231,3 +231,27 @@ func agree(t *testing.T, a, b *instance) {
 		}
 	}
 }
+
+// TestRequestsPerMessageOnLocalServer: the local server keeps rate windows
+// in memory and batches counters, so messages cost DynamoDB requests only
+// at each flush, not per message.
+func TestRequestsPerMessageOnLocalServer(t *testing.T) {
+	table := newTable(t)
+	in := newInstance(t, endpoint, table, limits{perIP: 5}, nil)
+	c := in.mustDial(t, "counter")
+	roundTrip(t, c, `{"type":"ping"}`)
+	time.Sleep(300 * time.Millisecond) // let the connect's counts flush
+	before := requests.Load()
+	start := time.Now()
+	const n = 50
+	for range n {
+		roundTrip(t, c, `{"type":"ping"}`)
+	}
+	elapsed := time.Since(start)
+	used := requests.Load() - before
+	flushes := int64(elapsed/(200*time.Millisecond)) + 2
+	t.Logf("%d pings in %v cost %d DynamoDB requests (flush interval 200ms)", n, elapsed, used)
+	if used > flushes {
+		t.Fatalf("%d pings cost %d requests, more than the %d flushes in %v", n, used, flushes, elapsed)
+	}
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go/middleware"
 	"github.com/coder/websocket"
 	"github.com/golang-jwt/jwt/v5"
 
@@ -51,10 +52,20 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// requests counts every DynamoDB request the instances make.
+var requests atomic.Int64
+
 func client(ep string) ddbstore.API {
 	return ddbstore.NewClient(aws.Config{
 		Region:      "us-east-1",
 		Credentials: credentials.NewStaticCredentialsProvider("test", "test", ""),
+		APIOptions: []func(*middleware.Stack) error{func(st *middleware.Stack) error {
+			return st.Initialize.Add(middleware.InitializeMiddlewareFunc("count",
+				func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+					requests.Add(1)
+					return next.HandleInitialize(ctx, in)
+				}), middleware.Before)
+		}},
 	}, ep)
 }
 

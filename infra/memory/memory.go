@@ -128,6 +128,13 @@ func (s *Store) Release(ctx context.Context, id string, now time.Time) (core.Con
 			delete(s.byIP, e.conn.IP)
 		}
 	}
+	// Forget the IP's connect log once it holds nothing of the last hour,
+	// so that the store does not grow with every address ever seen.
+	if log := pruneBefore(s.connects[e.conn.IP], now.Add(-time.Hour)); len(log) == 0 {
+		delete(s.connects, e.conn.IP)
+	} else {
+		s.connects[e.conn.IP] = log
+	}
 	subs := e.subs
 	s.mu.Unlock()
 

@@ -4,8 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -62,4 +64,61 @@ func BenchmarkRoundTrip(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkIdleConnection reports the memory (Go heap and goroutine stacks,
+// after a GC) that 1,000 idle connections hold, per connection, for a bare
+// coder/websocket server and for wsgate. The client ends live in the same
+// process and are the same for both, so the difference between the two is
+// the difference between the servers.
+func BenchmarkIdleConnection(b *testing.B) {
+	const n = 1000
+	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+		}
+	}))
+	defer bare.Close()
+	e := newEnv(b, func(c *core.Config, _ *httpadapter.Options) { c.MaxConnectionsPerIP = 0 })
+	for _, tc := range []struct{ name, url string }{
+		{"bare-coder-websocket", "ws" + strings.TrimPrefix(bare.URL, "http")},
+		{"wsgate", e.ws + "?token=" + token(b, "idle", false)},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			for b.Loop() {
+				before := inUse()
+				conns := make([]*websocket.Conn, 0, n)
+				for range n {
+					c, _, err := websocket.Dial(context.Background(), tc.url, nil)
+					if err != nil {
+						b.Fatal(err)
+					}
+					conns = append(conns, c)
+				}
+				time.Sleep(100 * time.Millisecond) // let every server goroutine park
+				b.ReportMetric(float64(inUse()-before)/n, "bytes/conn")
+				for _, c := range conns {
+					c.CloseNow()
+				}
+				time.Sleep(200 * time.Millisecond) // let the server side finish closing
+			}
+		})
+	}
+}
+
+// inUse is the heap and stack memory in use after two GCs (the second
+// empties sync.Pool's victim cache, which coder/websocket's buffers use).
+func inUse() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapInuse + m.StackInuse)
 }

@@ -112,7 +112,7 @@ func (h *WebSocket) endpoint(rc events.APIGatewayWebsocketProxyRequestContext) s
 
 func (h *WebSocket) connect(ctx context.Context, ev events.APIGatewayWebsocketProxyRequest) events.APIGatewayProxyResponse {
 	hd := headers{ev.Headers, ev.MultiValueHeaders}
-	token, viaSubprotocol := tokenOf(ev, hd)
+	token, offersBearer := tokenOf(ev, hd)
 	_, err := h.gw.Connect(ctx, core.ConnectRequest{
 		ID:       ev.RequestContext.ConnectionID,
 		Token:    token,
@@ -135,7 +135,10 @@ func (h *WebSocket) connect(ctx context.Context, ev events.APIGatewayWebsocketPr
 		return out
 	}
 	out := events.APIGatewayProxyResponse{StatusCode: 200}
-	if viaSubprotocol {
+	if offersBearer {
+		// Selected whenever offered, whichever way the token came, as the
+		// local server does: a browser fails a handshake that selects none
+		// of the subprotocols it offered.
 		out.Headers = map[string]string{"Sec-WebSocket-Protocol": "bearer"}
 	}
 	return out
@@ -181,28 +184,37 @@ func (h *WebSocket) message(ctx context.Context, ev events.APIGatewayWebsocketPr
 	h.post(ctx, self, h.gw.Message(ctx, sess, data))
 }
 
-// refuse closes the connection when the sender can, and otherwise answers
-// with an error frame.
+// refuse counts a message the protocol never saw as received, then closes
+// the connection when the sender can, and otherwise answers with an error
+// frame.
 func (h *WebSocket) refuse(ctx context.Context, self core.Target, data []byte, code, msg, reason string) {
+	h.gw.Discarded(ctx)
 	if c, ok := h.sender.(Closer); ok {
 		if err := c.Close(ctx, self); err == nil || errors.Is(err, core.ErrGone) {
 			_ = h.gw.Disconnect(context.WithoutCancel(ctx), self.ID, reason)
 			return
 		}
 	}
-	h.post(ctx, self, errorFrame(data, code, msg))
+	if h.post(ctx, self, errorFrame(data, code, msg)) {
+		if err := h.gw.Delivered(ctx, 1); err != nil {
+			h.log.LogAttrs(ctx, slog.LevelError, "sent message not counted", slog.String("error", err.Error()))
+		}
+	}
 }
 
-// post sends frame to the caller; a connection found gone is cleaned up.
-func (h *WebSocket) post(ctx context.Context, self core.Target, frame []byte) {
+// post sends frame to the caller and reports whether it was delivered; a
+// connection found gone is cleaned up.
+func (h *WebSocket) post(ctx context.Context, self core.Target, frame []byte) bool {
 	err := h.sender.Send(ctx, self, frame)
 	switch {
 	case err == nil:
+		return true
 	case errors.Is(err, core.ErrGone):
 		_ = h.gw.Disconnect(context.WithoutCancel(ctx), self.ID, "gone")
 	default:
 		h.log.LogAttrs(ctx, slog.LevelWarn, "reply not delivered", slog.String("connection_id", self.ID), slog.String("error", err.Error()))
 	}
+	return false
 }
 
 // errorFrame is the SPEC's error frame for a message the gateway could not
@@ -236,32 +248,35 @@ func idOf(data []byte) json.RawMessage {
 
 // tokenOf finds the bearer token as the local server does: query `token`,
 // then `Authorization: Bearer`, then the subprotocol pair `bearer, JWT`.
-// viaSubprotocol reports the last case, where the response must select
-// `bearer`.
-func tokenOf(ev events.APIGatewayWebsocketProxyRequest, hd headers) (token string, viaSubprotocol bool) {
-	if t := ev.QueryStringParameters["token"]; t != "" {
-		return t, false
-	}
-	if ts := ev.MultiValueQueryStringParameters["token"]; len(ts) > 0 && ts[0] != "" {
-		return ts[0], false
-	}
-	for _, v := range hd.values("Authorization") {
-		if t, ok := adminapi.Bearer(v); ok {
-			return t, false
-		}
-	}
+// offersBearer reports whether the client offered the `bearer`
+// subprotocol, which the response must then select.
+func tokenOf(ev events.APIGatewayWebsocketProxyRequest, hd headers) (token string, offersBearer bool) {
 	var protos []string
 	for _, v := range hd.values("Sec-WebSocket-Protocol") {
 		for _, p := range strings.Split(v, ",") {
 			protos = append(protos, strings.TrimSpace(p))
 		}
 	}
-	for i := 0; i+1 < len(protos); i++ {
-		if protos[i] == "bearer" && protos[i+1] != "" {
-			return protos[i+1], true
+	for i, p := range protos {
+		if p == "bearer" {
+			offersBearer = true
+			if token == "" && i+1 < len(protos) {
+				token = protos[i+1]
+			}
 		}
 	}
-	return "", false
+	if t := ev.QueryStringParameters["token"]; t != "" {
+		return t, offersBearer
+	}
+	if ts := ev.MultiValueQueryStringParameters["token"]; len(ts) > 0 && ts[0] != "" {
+		return ts[0], offersBearer
+	}
+	for _, v := range hd.values("Authorization") {
+		if t, ok := adminapi.Bearer(v); ok {
+			return t, offersBearer
+		}
+	}
+	return token, offersBearer
 }
 
 // headers reads an event's headers by case-insensitive name, from the

@@ -148,9 +148,9 @@ func TestConnectRefusals(t *testing.T) {
 }
 
 // TestConnectTokenSources: query, Authorization (any case, also only in
-// multiValueHeaders) and subprotocol, in that precedence; the subprotocol
-// is answered with `bearer`; the connection is recorded with its id, IP,
-// user and management endpoint.
+// multiValueHeaders) and subprotocol, in that precedence; `bearer` is
+// selected whenever the client offered it, as the local server does; the
+// connection is recorded with its id, IP, user and management endpoint.
 func TestConnectTokenSources(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -180,9 +180,17 @@ func TestConnectTokenSources(t *testing.T) {
 			*ev = withToken(*ev, good)
 			ev.Headers["Authorization"] = "Bearer " + other
 		}, "alice", false},
-		{"header beats subprotocol", func(ev *events.APIGatewayWebsocketProxyRequest) {
+		{"header beats subprotocol, bearer still selected", func(ev *events.APIGatewayWebsocketProxyRequest) {
 			ev.Headers["Authorization"] = "Bearer " + good
 			ev.Headers["Sec-WebSocket-Protocol"] = "bearer, " + other
+		}, "alice", true},
+		{"query with bearer offered alone", func(ev *events.APIGatewayWebsocketProxyRequest) {
+			*ev = withToken(*ev, good)
+			ev.Headers["Sec-WebSocket-Protocol"] = "bearer"
+		}, "alice", true},
+		{"other subprotocols only", func(ev *events.APIGatewayWebsocketProxyRequest) {
+			*ev = withToken(*ev, good)
+			ev.Headers["Sec-WebSocket-Protocol"] = "chat, v2"
 		}, "alice", false},
 	}
 	for i, tc := range cases {
@@ -198,7 +206,7 @@ func TestConnectTokenSources(t *testing.T) {
 				t.Fatalf("connect: %d %s %v", resp.StatusCode, resp.Body, err)
 			}
 			if got := resp.Headers["Sec-WebSocket-Protocol"]; (got == "bearer") != tc.subprot || (got != "" && got != "bearer") {
-				t.Errorf("Sec-WebSocket-Protocol %q, subprotocol token %v", got, tc.subprot)
+				t.Errorf("Sec-WebSocket-Protocol %q, bearer offered %v", got, tc.subprot)
 			}
 			c, err := e.store.Lookup(ctx, id)
 			if err != nil {
@@ -378,6 +386,11 @@ func TestMessageEdgeCases(t *testing.T) {
 	}
 	if c, _ := code(reply(t, e.send(t, "A=", `{"type":"nope"}`), "A=")); c != "unknown_type" {
 		t.Errorf("unknown type: %s", c)
+	}
+	// Every inbound message counted as received, every error frame as sent.
+	m, err := e.h.Gateway().Metrics(context.Background())
+	if err != nil || m.MessagesReceived != 6 || m.MessagesSent != 6 {
+		t.Errorf("received %d, sent %d (%v), want 6 and 6", m.MessagesReceived, m.MessagesSent, err)
 	}
 }
 

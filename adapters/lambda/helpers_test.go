@@ -243,3 +243,34 @@ func jsonEqual(t *testing.T, got, want string) {
 		t.Errorf("got %s, want %s", gb, wb)
 	}
 }
+
+// newExampleHandler is a WebSocket handler on a memory store, for examples.
+func newExampleHandler() *lambdaadapter.WebSocket {
+	a, err := core.NewAuthenticator(core.AuthConfig{
+		Keyfunc: func(*jwt.Token) (any, error) { return testSecret, nil },
+		Methods: []string{"HS256"},
+	})
+	if err != nil {
+		panic(err)
+	}
+	h, err := lambdaadapter.NewWebSocket(core.Config{Auth: a, Store: memory.New(), Sender: newSender(), Logger: quiet}, lambdaadapter.Options{Logger: quiet})
+	if err != nil {
+		panic(err)
+	}
+	return h
+}
+
+// exampleConnect is the captured $connect event of connection id, without
+// a token.
+func exampleConnect(id string) events.APIGatewayWebsocketProxyRequest {
+	var ev events.APIGatewayWebsocketProxyRequest
+	b, err := os.ReadFile(filepath.Join("testdata", "apigw-websocket-request.json"))
+	if err != nil {
+		panic(err)
+	}
+	if err := json.Unmarshal(b, &ev); err != nil {
+		panic(err)
+	}
+	ev.RequestContext.ConnectionID = id
+	return ev
+}

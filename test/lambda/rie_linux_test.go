@@ -25,6 +25,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/wsgate/wsgate/infra/dynamodb"
+	"github.com/wsgate/wsgate/internal/dynalite"
 )
 
 // RIEVersion is the pinned AWS Lambda Runtime Interface Emulator; the
@@ -32,13 +33,8 @@ import (
 // when it is missing outside CI.
 const RIEVersion = "v0.0.0-20261030222936-bef5c4ba774d"
 
-// Environment variables the emulator tests read.
-const (
-	// rieEnv is the path of aws-lambda-rie; default bin/aws-lambda-rie.
-	rieEnv = "WSGATE_RIE"
-	// dynamoEnv is a DynamoDB endpoint to use instead of starting dynalite.
-	dynamoEnv = "WSGATE_TEST_DYNAMODB_ENDPOINT"
-)
+// rieEnv names the path of aws-lambda-rie; default bin/aws-lambda-rie.
+const rieEnv = "WSGATE_RIE"
 
 // rieBinary returns the emulator, installing the pinned version into the
 // repository's bin/ when it is missing (not under CI, where the test
@@ -63,26 +59,16 @@ func rieBinary(t *testing.T) string {
 	return path
 }
 
-// dynamoEndpoint returns WSGATE_TEST_DYNAMODB_ENDPOINT, or starts dynalite
-// from node_modules for this test.
+// dynamoEndpoint returns the test command's DynamoDB endpoint, or starts
+// dynalite for this test (internal/dynalite).
 func dynamoEndpoint(t *testing.T) string {
 	t.Helper()
-	if ep := os.Getenv(dynamoEnv); ep != "" {
-		return ep
+	ep, stop, err := dynalite.Endpoint()
+	if err != nil {
+		t.Fatalf("DynamoDB for the emulator test: %v", err)
 	}
-	cli := filepath.Join(repoRoot(), "node_modules", "dynalite", "cli.js")
-	if _, err := os.Stat(cli); err != nil {
-		t.Fatalf("no %s and no dynalite (run npm ci): %v", dynamoEnv, err)
-	}
-	port := freePort(t)
-	cmd := exec.Command("node", cli, "--host", "127.0.0.1", "--port", port, "--createTableMs", "0")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting dynalite: %v", err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitListening(t, "127.0.0.1:"+port)
-	return "http://127.0.0.1:" + port
+	t.Cleanup(stop)
+	return ep
 }
 
 func freePort(t *testing.T) string {

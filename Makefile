@@ -26,3 +26,6 @@ bench:
 
 clean:
 	rm -rf bin artifacts
+
+# The Lambdas' build targets (sam build runs make build-<LogicalId>).
+include scripts/lambda.mk

@@ -65,17 +65,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	if dev {
 		s.JWTSecret = settings.Secret(randomSecret())
 	}
-	keyfunc, methods, err := s.Key(ctx)
+	gwCfg, err := s.Gateway(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsgate: %v\n", err)
-		return 2
-	}
-	auth, err := core.NewAuthenticator(core.AuthConfig{
-		Keyfunc: keyfunc, Methods: methods,
-		Issuer: s.JWTIssuer, Audience: s.JWTAudience, AdminClaim: s.AdminClaim,
-	})
-	if err != nil {
-		fmt.Fprintf(stderr, "wsgate: WSGATE_ADMIN_CLAIM: %v\n", err)
 		return 2
 	}
 
@@ -109,17 +101,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		adminTok, _ = mint(s, "dev-admin", true, 24*time.Hour)
 		opts.DevTokens = func() (string, string) { return userTok, adminTok }
 	}
-	srv, err := httpadapter.New(core.Config{
-		Auth:                 auth,
-		Store:                st,
-		Logger:               log,
-		MaxConnectionsPerIP:  s.MaxConnectionsPerIP,
-		MaxConnectsPerHour:   s.MaxConnectsPerHour,
-		MaxMessagesPerMinute: s.MaxMessagesPerMinute,
-		MaxConnectionAge:     s.MaxConnectionAge,
-		Origins:              core.OriginPolicy{Hosts: s.AllowedOrigins},
-		ClientPublish:        s.ClientPublish,
-	}, opts)
+	gwCfg.Store, gwCfg.Logger = st, log
+	srv, err := httpadapter.New(gwCfg, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "wsgate: %v\n", err)
 		return 2

@@ -50,16 +50,9 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*E
 	if s.Store != "dynamodb" && getenv("WSGATE_STORE") != "" {
 		log.Warn("WSGATE_STORE is ignored: the Lambdas always use the DynamoDB store", slog.String("store", s.Store))
 	}
-	keyfunc, methods, err := s.Key(context.WithoutCancel(ctx))
+	gwCfg, err := s.Gateway(context.WithoutCancel(ctx))
 	if err != nil {
 		return nil, err
-	}
-	auth, err := core.NewAuthenticator(core.AuthConfig{
-		Keyfunc: keyfunc, Methods: methods,
-		Issuer: s.JWTIssuer, Audience: s.JWTAudience, AdminClaim: s.AdminClaim,
-	})
-	if err != nil {
-		return nil, &settings.Error{Var: "WSGATE_ADMIN_CLAIM", Msg: err.Error()}
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -83,20 +76,10 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*E
 	if err != nil {
 		return nil, err
 	}
+	gwCfg.Store, gwCfg.Sender, gwCfg.Logger = store, sender, log
 	return &Env{
 		Settings: s,
-		Config: core.Config{
-			Auth:                 auth,
-			Store:                store,
-			Sender:               sender,
-			Logger:               log,
-			MaxConnectionsPerIP:  s.MaxConnectionsPerIP,
-			MaxConnectsPerHour:   s.MaxConnectsPerHour,
-			MaxMessagesPerMinute: s.MaxMessagesPerMinute,
-			MaxConnectionAge:     s.MaxConnectionAge,
-			Origins:              core.OriginPolicy{Hosts: s.AllowedOrigins},
-			ClientPublish:        s.ClientPublish,
-		},
+		Config:   gwCfg,
 		Options: lambdaadapter.Options{
 			APIGWEndpoint:   s.APIGWEndpoint,
 			MaxMessageBytes: s.MaxMessageBytes,

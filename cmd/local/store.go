@@ -50,9 +50,10 @@ func openStore(ctx context.Context, s settings.Settings, addr string, log *slog.
 		log.Warn("no WSGATE_JWT_SECRET: other local servers on this table cannot be reached for fan-out (they authenticate with the shared secret)")
 	}
 	remote, err := delivery.New(delivery.Options{
-		Secret:     []byte(s.JWTSecret),
-		AdminClaim: s.AdminClaim,
-		AWS:        awsCfg,
+		Secret:             []byte(s.JWTSecret),
+		AdminClaim:         s.AdminClaim,
+		AWS:                awsCfg,
+		APIGatewayEndpoint: s.APIGWEndpoint,
 	})
 	if err != nil {
 		return nil, nil, "", nil, fmt.Errorf("WSGATE_ADMIN_CLAIM: %w", err)

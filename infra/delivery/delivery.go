@@ -58,6 +58,10 @@ type Options struct {
 	// (config.LoadDefaultConfig's chain). An empty Region is taken from the
 	// endpoint's host ({api}.execute-api.{region}.amazonaws.com).
 	AWS aws.Config
+	// APIGatewayEndpoint, when set (WSGATE_APIGW_ENDPOINT), is where every
+	// connection held by API Gateway is reached, whatever endpoint its
+	// Lambda recorded: a VPC endpoint, or a stand-in in tests.
+	APIGatewayEndpoint string
 	// APIGateway further configures each Management API client.
 	APIGateway []func(*apigatewaymanagementapi.Options)
 	// HTTPClient sends to peers. Nil means a client with a 2 s dial and a
@@ -119,6 +123,9 @@ func (s *Sender) Send(ctx context.Context, t core.Target, frame []byte) error {
 	sendCtx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
 	defer cancel()
 	if ep, ok := strings.CutPrefix(t.Endpoint, core.APIGatewayPrefix); ok {
+		if s.opts.APIGatewayEndpoint != "" {
+			ep = s.opts.APIGatewayEndpoint
+		}
 		return s.postAPIGateway(sendCtx, ep, t.ID, frame)
 	}
 	return s.postPeer(ctx, sendCtx, t.Endpoint, t.ID, frame)

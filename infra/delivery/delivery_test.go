@@ -257,7 +257,12 @@ func TestAPIGateway(t *testing.T) {
 	if err := s.Send(ctx, core.Target{ID: "denied", Endpoint: ep}, frame); err == nil || errors.Is(err, core.ErrGone) {
 		t.Fatalf("Send refused by API Gateway = %v, want a plain error", err)
 	}
-	want := "POST /prod/@connections/Ab1%3D|POST /prod/@connections/gone|POST /prod/@connections/denied"
+	// WSGATE_APIGW_ENDPOINT overrides the endpoint a Lambda recorded.
+	over := newSender(t, delivery.Options{APIGatewayEndpoint: srv.URL + "/vpc"})
+	if err := over.Send(ctx, core.Target{ID: "Ab1=", Endpoint: core.APIGatewayPrefix + "https://recorded.invalid/prod"}, frame); err != nil {
+		t.Fatalf("Send through the override: %v", err)
+	}
+	want := "POST /prod/@connections/Ab1%3D|POST /prod/@connections/gone|POST /prod/@connections/denied|POST /vpc/@connections/Ab1%3D"
 	if got := strings.Join(seen, "|"); got != want {
 		t.Fatalf("requests %s\nwant %s", got, want)
 	}

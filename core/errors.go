@@ -47,6 +47,7 @@ type RetryError struct {
 	After time.Duration
 }
 
+// Error implements error.
 func (e *RetryError) Error() string { return fmt.Sprintf("%v (retry after %v)", e.Err, e.After) }
 
 // Unwrap returns the limit that was hit.

@@ -24,6 +24,7 @@ type inbound struct {
 // parseError says why a message is a bad_request.
 type parseError string
 
+// Error implements error.
 func (e parseError) Error() string { return string(e) }
 
 // parse reads the members of a JSON object message into in. It keeps a
@@ -257,7 +258,9 @@ func (g *Gateway) clientPublish(ctx context.Context, s *Session, channel string,
 // badRequest is an ErrBadRequest with a message for the client.
 type badRequest string
 
+// Error implements error.
 func (e badRequest) Error() string { return string(e) }
+// Unwrap makes a badRequest match [ErrBadRequest].
 func (e badRequest) Unwrap() error { return ErrBadRequest }
 
 // withID closes frame b, adding the id when there is one.

@@ -127,4 +127,5 @@ type Clock interface {
 
 type systemClock struct{}
 
+// Now is time.Now.
 func (systemClock) Now() time.Time { return time.Now() }

@@ -289,12 +289,14 @@ type hijackCapture struct {
 	conn net.Conn
 }
 
+// Hijack implements [net/http.Hijacker], recording the socket.
 func (h *hijackCapture) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	h.conn = c
 	return c, rw, err
 }
 
+// Unwrap gives [net/http.ResponseController] the wrapped writer.
 func (h *hijackCapture) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
 // hub is the registry of this server's connections. It is the gateway's

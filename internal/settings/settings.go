@@ -57,6 +57,7 @@ type Error struct {
 	Msg string
 }
 
+// Error implements error: the variable, a colon, what is wrong.
 func (e *Error) Error() string { return e.Var + ": " + e.Msg }
 
 // definition is one setting: its variable, default and help.

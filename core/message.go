@@ -260,6 +260,7 @@ type badRequest string
 
 // Error implements error.
 func (e badRequest) Error() string { return string(e) }
+
 // Unwrap makes a badRequest match [ErrBadRequest].
 func (e badRequest) Unwrap() error { return ErrBadRequest }
 

@@ -128,13 +128,47 @@ func (s *Sender) Send(ctx context.Context, t core.Target, frame []byte) error {
 		}
 		return s.postAPIGateway(sendCtx, ep, t.ID, frame)
 	}
-	return s.postPeer(ctx, sendCtx, t.Endpoint, t.ID, frame)
+	return s.peerRequest(ctx, sendCtx, http.MethodPost, t.Endpoint, t.ID, frame)
 }
 
-// postPeer posts frame to a wsgate server's @connections API. A peer that
-// does not answer within the timeout counts as gone, unless the caller's
-// own context ended first.
-func (s *Sender) postPeer(parent, ctx context.Context, endpoint, id string, frame []byte) error {
+// Close closes a connection held elsewhere: DeleteConnection on API
+// Gateway's management API, or DELETE on a wsgate peer's `@connections`
+// API. A connection already gone answers an error wrapping [core.ErrGone].
+// It lets the Lambda close a connection that broke the protocol (an
+// oversized or binary message), as the local server does.
+func (s *Sender) Close(ctx context.Context, t core.Target) error {
+	if t.ID == "" {
+		return errors.New("delivery: target has no connection id")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
+	ep, ok := strings.CutPrefix(t.Endpoint, core.APIGatewayPrefix)
+	if !ok {
+		return s.peerRequest(ctx, ctx, http.MethodDelete, t.Endpoint, t.ID, nil)
+	}
+	if s.opts.APIGatewayEndpoint != "" {
+		ep = s.opts.APIGatewayEndpoint
+	}
+	client, err := s.apiGateway(ep)
+	if err != nil {
+		return err
+	}
+	_, err = client.DeleteConnection(ctx, &apigatewaymanagementapi.DeleteConnectionInput{ConnectionId: &t.ID})
+	var gone *types.GoneException
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &gone):
+		return fmt.Errorf("delivery: API Gateway: connection %q: %w", t.ID, core.ErrGone)
+	default:
+		return fmt.Errorf("delivery: API Gateway %s: %w", ep, err)
+	}
+}
+
+// peerRequest sends one request to a wsgate peer's `@connections` API (POST
+// delivers frame). A peer that does not answer within the timeout counts as
+// gone, unless the caller's own context (parent) ended first.
+func (s *Sender) peerRequest(parent, ctx context.Context, method, endpoint, id string, frame []byte) error {
 	u, err := url.Parse(endpoint)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("delivery: connection %q has no usable endpoint %q", id, endpoint)
@@ -144,7 +178,7 @@ func (s *Sender) postPeer(parent, ctx context.Context, endpoint, id string, fram
 		return err
 	}
 	target := strings.TrimRight(endpoint, "/") + "/@connections/" + url.PathEscape(id)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(frame))
+	req, err := http.NewRequestWithContext(ctx, method, target, bytes.NewReader(frame))
 	if err != nil {
 		return fmt.Errorf("delivery: %w", err)
 	}
@@ -154,7 +188,7 @@ func (s *Sender) postPeer(parent, ctx context.Context, endpoint, id string, fram
 	resp, err := s.opts.HTTPClient.Do(req)
 	if err != nil {
 		if parent.Err() != nil {
-			return fmt.Errorf("delivery: post to %s: %w", endpoint, err)
+			return fmt.Errorf("delivery: %s to %s: %w", method, endpoint, err)
 		}
 		return fmt.Errorf("delivery: peer %s does not answer (%w): %w", endpoint, err, core.ErrGone)
 	}

@@ -238,6 +238,8 @@ func TestAPIGateway(t *testing.T) {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusForbidden)
 			io.WriteString(w, `{"message":"Forbidden"}`)
+		case r.Method == http.MethodDelete:
+			w.WriteHeader(http.StatusNoContent)
 		default:
 			if string(body) != string(frame) {
 				t.Errorf("body %q, want the frame", body)
@@ -257,12 +259,20 @@ func TestAPIGateway(t *testing.T) {
 	if err := s.Send(ctx, core.Target{ID: "denied", Endpoint: ep}, frame); err == nil || errors.Is(err, core.ErrGone) {
 		t.Fatalf("Send refused by API Gateway = %v, want a plain error", err)
 	}
+	// Close is DeleteConnection; a connection already gone is ErrGone.
+	if err := s.Close(ctx, core.Target{ID: "Ab1=", Endpoint: ep}); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(ctx, core.Target{ID: "gone", Endpoint: ep}); !errors.Is(err, core.ErrGone) {
+		t.Fatalf("Close of a gone connection = %v, want core.ErrGone", err)
+	}
 	// WSGATE_APIGW_ENDPOINT overrides the endpoint a Lambda recorded.
 	over := newSender(t, delivery.Options{APIGatewayEndpoint: srv.URL + "/vpc"})
 	if err := over.Send(ctx, core.Target{ID: "Ab1=", Endpoint: core.APIGatewayPrefix + "https://recorded.invalid/prod"}, frame); err != nil {
 		t.Fatalf("Send through the override: %v", err)
 	}
-	want := "POST /prod/@connections/Ab1%3D|POST /prod/@connections/gone|POST /prod/@connections/denied|POST /vpc/@connections/Ab1%3D"
+	want := "POST /prod/@connections/Ab1%3D|POST /prod/@connections/gone|POST /prod/@connections/denied|" +
+		"DELETE /prod/@connections/Ab1%3D|DELETE /prod/@connections/gone|POST /vpc/@connections/Ab1%3D"
 	if got := strings.Join(seen, "|"); got != want {
 		t.Fatalf("requests %s\nwant %s", got, want)
 	}

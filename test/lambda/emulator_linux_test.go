@@ -202,4 +202,20 @@ func TestEmulator(t *testing.T) {
 	if e := to(t, capture.take(), "D="); canon(t, e) != `{"channel":"news","data":"from the edge","from":"lou","type":"event"}` {
 		t.Errorf("local publish to D: %s", e)
 	}
+
+	// A binary message breaks the protocol: the Lambda closes D through
+	// DeleteConnection and releases it, as the local server closes with 1003.
+	ev = eventFile(t, "default-ping.json", nil, func(ev *events.APIGatewayWebsocketProxyRequest) {
+		ev.RequestContext.ConnectionID = "D="
+		ev.IsBase64Encoded = true
+		ev.Body = "AAEC"
+	})
+	var bresp wsResponse
+	ws.invoke(t, ev, &bresp)
+	if got := capture.take(); bresp.StatusCode != 200 || len(got) != 1 || !got[0].Deleted || got[0].ID != "D=" {
+		t.Errorf("binary message: status %d, captured %+v; want one DeleteConnection of D=", bresp.StatusCode, got)
+	}
+	if _, err := store.Lookup(tctx(t), "D="); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("D= after a binary message: Lookup = %v, want not found", err)
+	}
 }

@@ -214,13 +214,14 @@ func (e *emulator) invoke(t *testing.T, event []byte, resp any) {
 
 // captured is one PostToConnection the capture server received.
 type captured struct {
-	ID   string
-	Body string
-	Gone bool
+	ID      string
+	Body    string
+	Gone    bool
+	Deleted bool // a DeleteConnection rather than a post
 }
 
 // captureServer plays API Gateway's management API: it records
-// POST {stage}/@connections/{id} bodies, checks they are SigV4-signed, and
+// POST {stage}/@connections/{id} bodies and DELETEs, checks they are SigV4-signed, and
 // answers 410 GoneException for the ids marked gone.
 type captureServer struct {
 	url  string
@@ -252,6 +253,16 @@ func newCaptureServer(t *testing.T, stage string) *captureServer {
 			return
 		}
 		w.WriteHeader(http.StatusOK)
+	})
+	mux.HandleFunc("DELETE /"+stage+"/@connections/{id}", func(w http.ResponseWriter, r *http.Request) {
+		if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 ") {
+			http.Error(w, `{"message":"Missing Authentication Token"}`, http.StatusForbidden)
+			return
+		}
+		c.mu.Lock()
+		c.got = append(c.got, captured{ID: r.PathValue("id"), Deleted: true})
+		c.mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -526,7 +526,7 @@ func TestTemplateLeastPrivilege(t *testing.T) {
 	table := tp.one(t, "AWS::DynamoDB::Table")
 	api := tp.one(t, "AWS::ApiGatewayV2::Api")
 	stage := tp.Resources[tp.one(t, "AWS::ApiGatewayV2::Stage")].Properties["StageName"]
-	connections := regexp.MustCompile(`^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{` + api + `\}/\$\{` + paramOf(stage) + `\}/POST/@connections/\*$`)
+	connections := regexp.MustCompile(`^arn:\$\{AWS::Partition\}:execute-api:\$\{AWS::Region\}:\$\{AWS::AccountId\}:\$\{` + api + `\}/\$\{` + paramOf(stage) + `\}/(POST|DELETE)/@connections/\*$`)
 	for _, typ := range []string{"AWS::IAM::Role", "AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"} {
 		if ids := tp.ofType(typ); len(ids) > 0 {
 			t.Errorf("template declares %s %v: policies belong on the functions, where this test reads them", typ, ids)

@@ -7,26 +7,16 @@
 package main
 
 import (
-	"context"
-	"fmt"
-	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
-
 	lambdaadapter "github.com/wsgate/wsgate/adapters/lambda"
 	"github.com/wsgate/wsgate/adapters/lambda/coldstart"
 )
 
 func main() {
-	env, err := coldstart.Load(context.Background(), os.Getenv, os.Stderr)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "wsgate: %v\n", err)
-		os.Exit(2)
-	}
-	h, err := lambdaadapter.NewWebSocket(env.Config, env.Options)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "wsgate: %v\n", err)
-		os.Exit(2)
-	}
-	lambda.Start(h.Handle)
+	coldstart.Main(func(env *coldstart.Env) (any, error) {
+		h, err := lambdaadapter.NewWebSocket(env.Config, env.Options)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	})
 }

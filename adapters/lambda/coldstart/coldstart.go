@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/config"
 
 	lambdaadapter "github.com/wsgate/wsgate/adapters/lambda"
@@ -87,4 +89,21 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*E
 		},
 		Logger: log,
 	}, nil
+}
+
+// Main is a Lambda's main: it loads the environment once, builds the
+// handler with newHandler and hands it to the Lambda runtime. A bad setting
+// or a handler that cannot be built ends the process with status 2 and one
+// line naming the problem.
+func Main(newHandler func(*Env) (any, error)) {
+	env, err := Load(context.Background(), os.Getenv, os.Stderr)
+	if err == nil {
+		var h any
+		if h, err = newHandler(env); err == nil {
+			lambda.Start(h)
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "wsgate: %v\n", err)
+	os.Exit(2)
 }

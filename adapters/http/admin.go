@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/core"
 	"github.com/wsgate/wsgate/internal/adminapi"
@@ -106,7 +107,7 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusRequestEntityTooLarge, "bad_request", "body too large")
 			return
 		}
-		if !utf8Valid(body) {
+		if !utf8.Valid(body) {
 			writeError(w, http.StatusBadRequest, "bad_request", "body must be UTF-8 text")
 			return
 		}

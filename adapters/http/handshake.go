@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/wsgate/wsgate/internal/adminapi"
 )
@@ -115,5 +114,3 @@ func isTrusted(a netip.Addr, trusted []netip.Prefix) bool {
 	}
 	return false
 }
-
-func utf8Valid(b []byte) bool { return utf8.Valid(b) }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -148,7 +149,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		ref := core.RefusalFor(err)
 		if ref.Status == http.StatusTooManyRequests && ref.Code == "too_many_connects" {
-			w.Header().Set("Retry-After", itoa(ref.RetryAfter))
+			w.Header().Set("Retry-After", strconv.Itoa(ref.RetryAfter))
 		}
 		writeError(w, ref.Status, ref.Code, ref.Message)
 		return
@@ -207,20 +208,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-}
-
-func itoa(n int) string {
-	var b [20]byte
-	i := len(b)
-	if n == 0 {
-		return "0"
-	}
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
 
 // serveStatic serves the embedded dev console and client.

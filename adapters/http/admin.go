@@ -1,7 +1,6 @@
 package httpadapter
 
 import (
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -16,18 +15,21 @@ import (
 // PostToConnection limit is 128 KiB).
 const maxAdminBody = adminapi.MaxBody
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"error":"internal","message":"response could not be encoded"}`)
+// write sends a response built by adminapi, whose JSON bodies every
+// endpoint of this server shares.
+func write(w http.ResponseWriter, resp adminapi.Response) {
+	for k, v := range resp.Header {
+		w.Header().Set(k, v)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_, _ = w.Write(append(b, '\n'))
+	w.Header().Set("Content-Type", adminapi.ContentType)
+	w.WriteHeader(resp.Status)
+	_, _ = w.Write(resp.Body)
 }
 
+func writeJSON(w http.ResponseWriter, status int, v any) { write(w, adminapi.JSON(status, v)) }
+
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	writeJSON(w, status, map[string]string{"error": code, "message": msg})
+	write(w, adminapi.Error(status, code, msg))
 }
 
 // admin wraps an admin handler: a bearer token from the Authorization header
@@ -56,15 +58,9 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "body could not be read")
 		return
 	}
-	resp := s.adminAPI.Serve(r.Context(), adminapi.Request{
+	write(w, s.adminAPI.Serve(r.Context(), adminapi.Request{
 		Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"), Body: body,
-	})
-	for k, v := range resp.Header {
-		w.Header().Set(k, v)
-	}
-	w.Header().Set("Content-Type", adminapi.ContentType)
-	w.WriteHeader(resp.Status)
-	_, _ = w.Write(resp.Body)
+	}))
 }
 
 func allow(w http.ResponseWriter, r *http.Request, methods ...string) bool {

@@ -208,6 +208,11 @@ func (c *wsConn) readLoop() string {
 	for {
 		typ, r, err := c.ws.Reader(ctx)
 		if err != nil {
+			if protocolError(err) {
+				// coder/websocket answers most violations with 1002 itself;
+				// this covers those it drops silently (an unmasked frame).
+				c.closeWith(websocket.StatusProtocolError, "protocol error")
+			}
 			return closeReason(err)
 		}
 		if typ != websocket.MessageText {
@@ -270,6 +275,14 @@ func putBuf(b *[]byte) {
 	if cap(*b) <= 64<<10 {
 		bufPool.Put(b)
 	}
+}
+
+// protocolError reports a read error that is the peer breaking RFC 6455,
+// rather than a close, the end of the stream or a failed socket.
+func protocolError(err error) bool {
+	var ne net.Error
+	return websocket.CloseStatus(err) == -1 && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!errors.Is(err, net.ErrClosed) && !errors.As(err, &ne)
 }
 
 func closeReason(err error) string {

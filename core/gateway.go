@@ -104,11 +104,20 @@ type ConnectRequest struct {
 // transports keep it for the connection's lifetime; the Lambda adapter
 // rebuilds it for each event with [Gateway.Resume].
 type Session struct {
+	// Conn is the connection's record. A session from [Gateway.Resume]
+	// holds only the ID until a message needs the rest.
 	Conn Conn
 	// window holds the accepted message times of the last minute when the
 	// rate window is kept in memory.
 	window RateWindow
+
+	lazy    bool // Conn is not loaded yet
+	unknown bool // the store knows no such connection
 }
+
+// Unknown reports whether the store, asked while a message was handled,
+// knew no such connection: the transport should close it.
+func (s *Session) Unknown() bool { return s.unknown }
 
 // Connect runs the checks in the SPEC's order (Origin, token, limits) and
 // admits the connection. Refusals wrap the sentinel errors; map them with
@@ -148,14 +157,30 @@ func (g *Gateway) Connect(ctx context.Context, req ConnectRequest) (*Session, er
 	return &Session{Conn: c}, nil
 }
 
-// Resume rebuilds the session of an open connection from the store, for
-// transports that handle each message in a fresh process.
-func (g *Gateway) Resume(ctx context.Context, id string) (*Session, error) {
-	c, err := g.cfg.Store.Lookup(ctx, id)
-	if err != nil {
-		return nil, err
+// Resume returns the session of open connection id for transports that
+// handle each message in a fresh process (API Gateway's Lambdas). The
+// connection's record is read from the store only when a message needs it
+// (whoami, subscribe, publish), so a ping costs no read. When the store
+// knows no such connection, [Session.Unknown] reports it after
+// [Gateway.Message].
+func (g *Gateway) Resume(ctx context.Context, id string) *Session {
+	return &Session{Conn: Conn{ID: id}, lazy: true}
+}
+
+// load reads a resumed session's connection record once.
+func (g *Gateway) load(ctx context.Context, s *Session) error {
+	if !s.lazy {
+		return nil
 	}
-	return &Session{Conn: c}, nil
+	c, err := g.cfg.Store.Lookup(ctx, s.Conn.ID)
+	if err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.unknown = true
+		}
+		return err
+	}
+	s.Conn, s.lazy = c, false
+	return nil
 }
 
 // UseStoreRates makes the gateway keep each connection's message rate

@@ -162,6 +162,9 @@ func (g *Gateway) Message(ctx context.Context, s *Session, data []byte) []byte {
 		return errorFrame(in.ID, ErrUnavailable, "")
 	}
 	if err := g.allow(ctx, s, now); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			s.unknown = true
+		}
 		if errors.Is(err, ErrRateLimited) {
 			g.log.LogAttrs(ctx, slog.LevelWarn, "rate limited", slog.String("connection_id", s.Conn.ID),
 				slog.String("user", clip(s.Conn.User)), slog.String("ip", s.Conn.IP))
@@ -170,6 +173,12 @@ func (g *Gateway) Message(ctx context.Context, s *Session, data []byte) []byte {
 	}
 	if perr != nil {
 		return errorFrame(in.ID, ErrBadRequest, perr.Error())
+	}
+	switch string(in.Type) {
+	case `"whoami"`, `"subscribe"`, `"publish"`: // they need the connection's record
+		if err := g.load(ctx, s); err != nil {
+			return errorFrame(in.ID, err, "")
+		}
 	}
 	switch string(in.Type) {
 	case `"ping"`:
@@ -288,6 +297,8 @@ func errorFrame(id json.RawMessage, err error, msg string) []byte {
 	switch {
 	case errors.Is(err, errUnknownType):
 		code, text = "unknown_type", "unknown message type"
+	case errors.Is(err, ErrNotFound):
+		code, text = "unavailable", "this connection is not registered: reconnect"
 	default:
 		r := RefusalFor(err)
 		code, text, retry = r.Code, r.Message, r.RetryAfter

@@ -170,18 +170,16 @@ func (h *WebSocket) message(ctx context.Context, ev events.APIGatewayWebsocketPr
 		h.refuse(ctx, self, nil, "bad_request", fmt.Sprintf("message larger than %d bytes", h.opts.MaxMessageBytes), "message too big")
 		return
 	}
-	sess, err := h.gw.Resume(ctx, self.ID)
-	switch {
-	case errors.Is(err, core.ErrNotFound):
-		h.log.LogAttrs(ctx, slog.LevelWarn, "message from an unknown connection", slog.String("connection_id", self.ID))
-		h.refuse(ctx, self, data, "unavailable", "this connection is not registered: reconnect", "unknown connection")
-		return
-	case err != nil:
-		h.log.LogAttrs(ctx, slog.LevelError, "session not resumed", slog.String("connection_id", self.ID), slog.String("error", err.Error()))
-		h.post(ctx, self, errorFrame(data, "unavailable", core.RefusalFor(err).Message))
-		return
-	}
+	sess := h.gw.Resume(ctx, self.ID)
 	h.post(ctx, self, h.gw.Message(ctx, sess, data))
+	if sess.Unknown() {
+		// Its record is gone (a lost $connect, a cleanup): the reply told
+		// the client to reconnect; close it where the sender can.
+		h.log.LogAttrs(ctx, slog.LevelWarn, "message from an unknown connection", slog.String("connection_id", self.ID))
+		if c, ok := h.sender.(Closer); ok {
+			_ = c.Close(ctx, self)
+		}
+	}
 }
 
 // refuse counts a message the protocol never saw as received, then closes

@@ -17,8 +17,8 @@ import (
 	"github.com/wsgate/wsgate/infra/memory"
 )
 
-// downStore is a memory store whose connects and lookups find the store
-// unreachable.
+// downStore is a memory store whose connects, lookups and rate checks find
+// the store unreachable.
 type downStore struct{ *memory.Store }
 
 func (downStore) Admit(context.Context, core.Conn, core.Limits, time.Time) error {
@@ -27,6 +27,10 @@ func (downStore) Admit(context.Context, core.Conn, core.Limits, time.Time) error
 
 func (downStore) Lookup(context.Context, string) (core.Conn, error) {
 	return core.Conn{}, fmt.Errorf("%w: test outage", core.ErrUnavailable)
+}
+
+func (downStore) AllowMessage(context.Context, string, int, time.Time) error {
+	return fmt.Errorf("%w: test outage", core.ErrUnavailable)
 }
 
 // TestFixturesDecode: the captured payloads carry what the handlers read.
@@ -355,13 +359,7 @@ func TestMessageEdgeCases(t *testing.T) {
 	t.Parallel()
 	e := newWS(t, nil, lambdaadapter.Options{MaxMessageBytes: 64})
 	e.connect(t, "A=", "alice")
-	code := func(frame string) (string, any) {
-		var f map[string]any
-		if err := json.Unmarshal([]byte(frame), &f); err != nil {
-			t.Fatalf("frame %q: %v", frame, err)
-		}
-		return f["code"].(string), f["id"]
-	}
+	code := func(frame string) (string, any) { return errorCode(t, frame) }
 	if c, _ := code(reply(t, e.send(t, "A=", `{"type":"ping","pad":"`+strings.Repeat("x", 64)+`"}`), "A=")); c != "bad_request" {
 		t.Errorf("oversized message: %s", c)
 	}
@@ -421,7 +419,8 @@ func (s *closingSender) Close(_ context.Context, t core.Target) error {
 }
 
 // TestCloser: with a sender that can close connections, an oversized
-// message closes the connection and records the disconnect.
+// message closes the connection and records the disconnect, and a message
+// from a connection the store does not know closes it after the reply.
 func TestCloser(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -442,6 +441,16 @@ func TestCloser(t *testing.T) {
 	if _, err := st.Lookup(ctx, "A="); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("closed connection still open: %v", err)
 	}
+	// A connection the store does not know is told to reconnect, then closed.
+	if _, err := h.Handle(ctx, messageEvent(t, "nobody=", `{"type":"ping"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := errorCode(t, reply(t, sender.take(), "nobody=")); c != "unavailable" {
+		t.Errorf("unknown connection's reply: %s", c)
+	}
+	if len(sender.closed) != 2 || sender.closed[1] != "nobody=" {
+		t.Errorf("closed %v, want the unknown connection closed too", sender.closed)
+	}
 }
 
 // TestNewWebSocketNeedsRateStore: a store that cannot keep rate windows is
@@ -452,4 +461,15 @@ func TestNewWebSocketNeedsRateStore(t *testing.T) {
 	if _, err := lambdaadapter.NewWebSocket(config(t, plain{memory.New()}, newSender(), nil), lambdaadapter.Options{}); err == nil {
 		t.Fatal("NewWebSocket accepted a store without AllowMessage")
 	}
+}
+
+// errorCode reads an error frame's code and id.
+func errorCode(t *testing.T, frame string) (string, any) {
+	t.Helper()
+	var f map[string]any
+	if err := json.Unmarshal([]byte(frame), &f); err != nil {
+		t.Fatalf("frame %q: %v", frame, err)
+	}
+	c, _ := f["code"].(string)
+	return c, f["id"]
 }

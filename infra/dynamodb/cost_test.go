@@ -20,6 +20,8 @@ func TestRequestCost(t *testing.T) {
 	table := newTable(t)
 	direct := newStore(t, dynamodb.Options{Client: client, Table: table})
 	other := newStore(t, dynamodb.Options{Client: client, Table: table}) // a second process: cold cache
+	third := newStore(t, dynamodb.Options{Client: client, Table: table}) // a third, cold too
+	fourth := newStore(t, dynamodb.Options{Client: client, Table: table})
 	batched := newStore(t, dynamodb.Options{Client: client, Table: table, FlushInterval: time.Hour})
 	lim := core.Limits{MaxConnectionsPerIP: 5, MaxConnectsPerHour: 10, MaxAge: 2 * time.Hour}
 	now := base
@@ -51,8 +53,18 @@ func TestRequestCost(t *testing.T) {
 	step("Count+AllowMessage, warm process", 2, message(direct, c.ID))
 	step("Count+AllowMessage, other process (cold cache)", 3, message(other, c.ID))
 	step("Count+AllowMessage, first process again (stale cache)", 4, message(direct, c.ID))
-	step("Lookup (Lambda Resume)", 1, func() error { _, err := other.Lookup(ctx, c.ID); return err })
-	step("Count+AllowMessage after Lookup (Lambda $default)", 2, message(other, c.ID))
+	step("Lookup, cold process", 1, func() error { _, err := fourth.Lookup(ctx, c.ID); return err })
+	step("Lambda $default whoami, cold process: Count+AllowMessage+Lookup", 3, func() error {
+		if err := message(third, c.ID)(); err != nil {
+			return err
+		}
+		got, err := third.Lookup(ctx, c.ID) // the record AllowMessage read serves it
+		if err == nil && got.User != c.User {
+			err = fmt.Errorf("Lookup gave %+v", got)
+		}
+		return err
+	})
+	step("Lambda $default ping, warm process: Count+AllowMessage", 2, message(third, c.ID))
 	step("Subscribe", 2, func() error { return direct.Subscribe(ctx, c, "room", 100) })
 	step("Subscribers (one page)", 1, func() error { _, err := direct.Subscribers(ctx, "room"); return err })
 	step("Unsubscribe", 2, func() error { return direct.Unsubscribe(ctx, c.ID, "room") })

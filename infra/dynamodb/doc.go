@@ -97,7 +97,11 @@
 // any 60 s, whichever processes handle them. The list and its version are
 // cached per process from the last read or write (Lookup fills the cache),
 // so a message costs one conditional UpdateItem when no other process
-// wrote in between, and a refusal found in the cache costs nothing.
+// wrote in between, and a refusal found in the cache costs nothing. A cold
+// read takes the whole connection item, and for a second after it Lookup
+// answers from that record (a connection's user, admin flag, IP and
+// endpoint never change), so a Lambda message that needs the record after
+// its rate check does not read it twice.
 //
 // # Request costs
 //
@@ -110,12 +114,18 @@
 //	              UpdateItem (day), BatchWriteItem; a repeated Release 1
 //	Count         1 UpdateItem (2 when its bucket holds another second)
 //	AllowMessage  1 UpdateItem when this process holds the window (after its
-//	              last AllowMessage or a Lookup, as a Lambda's Resume does),
-//	              else GetItem + UpdateItem; a refusal found in the cache 0
-//	Subscribe 2, Unsubscribe 2, Lookup 1, Subscribers 1 Query per 1 MB page
+//	              last AllowMessage or a Lookup), else GetItem + UpdateItem;
+//	              a refusal found in the cache 0
+//	Subscribe 2, Unsubscribe 2, Subscribers 1 Query per 1 MB page
+//	Lookup        1 GetItem; 0 within a second of this process's last read
+//	              of the record
 //	Snapshot      1 BatchGetItem + Shards COUNT Queries on the index, in parallel
 //
-// So an inbound message costs 2 (Count + AllowMessage) in a warm process. With
+// So an inbound message costs 2 (Count + AllowMessage) in a warm process,
+// and 3 in a cold one. A Lambda's `$default` reads the record only for
+// whoami, subscribe and publish, which the cold read above serves: a ping
+// costs 2 requests in a warm Lambda and 3 in a cold one, and other messages
+// add what they do (a subscribe's 2, a publish's Query). With
 // FlushInterval set (a long-lived local server), Admit takes 3, Release 2,
 // Count none, and each flush one UpdateItem per day and per second with
 // received messages (at most the last 60 seconds).

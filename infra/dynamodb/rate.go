@@ -29,11 +29,13 @@ func (s *Store) AllowMessage(ctx context.Context, id string, limit int, now time
 	for attempt := 0; ; attempt++ {
 		st, cached := s.rates.get(id)
 		if !cached {
+			// The whole item: the record rides along in the cache, so that a
+			// Lookup right after (a Lambda's whoami, subscribe or publish)
+			// costs no second read.
 			out, err := s.db.GetItem(ctx, &ddb.GetItemInput{
-				TableName:            &s.table,
-				Key:                  connKey(id),
-				ConsistentRead:       aws.Bool(true),
-				ProjectionExpression: aws.String("pk, rate, rate_v"),
+				TableName:      &s.table,
+				Key:            connKey(id),
+				ConsistentRead: aws.Bool(true),
 			})
 			if err != nil {
 				return unavailable("allow message", err)
@@ -42,6 +44,7 @@ func (s *Store) AllowMessage(ctx context.Context, id string, limit int, now time
 				return core.ErrNotFound
 			}
 			st = rateFrom(out.Item)
+			st.conn, st.readAt = connFrom(out.Item), time.Now()
 			s.rates.put(id, st)
 		}
 		window := slices.DeleteFunc(slices.Clone(st.times), func(t int64) bool { return nowNs-t >= int64(time.Minute) })
@@ -67,7 +70,7 @@ func (s *Store) AllowMessage(ctx context.Context, id string, limit int, now time
 		}
 		_, err := s.db.UpdateItem(ctx, in)
 		if err == nil {
-			s.rates.put(id, rateState{version: st.version + 1, times: window})
+			s.rates.put(id, rateState{version: st.version + 1, times: window, conn: st.conn, readAt: st.readAt})
 			return nil
 		}
 		s.rates.drop(id)
@@ -84,11 +87,19 @@ func (s *Store) AllowMessage(ctx context.Context, id string, limit int, now time
 	}
 }
 
-// rateState is a connection's message window as last read or written.
+// rateState is a connection's message window as last read or written,
+// with the connection's record when it came from a read of the whole item.
 type rateState struct {
 	version int64   // rate_v
 	times   []int64 // accepted message times, Unix nanoseconds
+	conn    core.Conn
+	readAt  time.Time // when conn was read; zero without conn
 }
+
+// recordFresh bounds how long a record read by AllowMessage serves Lookup:
+// long enough for the rest of the same message, short enough that a
+// connection released elsewhere is soon seen gone.
+const recordFresh = time.Second
 
 func rateFrom(item map[string]types.AttributeValue) rateState {
 	return rateState{version: getN(item, "rate_v"), times: getNList(item, "rate")}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"time"
 
@@ -45,6 +46,12 @@ func openStore(ctx context.Context, s settings.Settings, addr string, log *slog.
 	endpoint := s.AdvertiseURL
 	if endpoint == "" {
 		endpoint = "http://" + addr
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+				log.Warn("WSGATE_ADVERTISE_URL is not set and the server listens on every address: other instances cannot reach "+endpoint+"; set WSGATE_ADVERTISE_URL to this instance's reachable URL",
+					slog.String("advertised", endpoint))
+			}
+		}
 	}
 	if s.JWTSecret == "" {
 		log.Warn("no WSGATE_JWT_SECRET: other local servers on this table cannot be reached for fan-out (they authenticate with the shared secret)")

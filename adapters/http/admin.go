@@ -1,6 +1,7 @@
 package httpadapter
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,10 +51,20 @@ func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// bodyTimeout bounds how long a client may take to send an admin request's
+// body, so that a slow sender cannot hold a handler forever.
+const bodyTimeout = 10 * time.Second
+
+// readBody reads at most limit bytes of the request body within bodyTimeout.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
+	return io.ReadAll(io.LimitReader(r.Body, limit))
+}
+
 // serveAdmin hands the admin API's routes to adminapi, which the admin
 // Lambda serves too, so that the two cannot drift.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, adminapi.MaxBody+1))
+	body, err := readBody(w, r, adminapi.MaxBody+1)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "bad_request", "body could not be read")
 		return
@@ -98,7 +109,10 @@ func (s *Server) serveConnections(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodPost:
-		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAdminBody))
+		body, err := readBody(w, r, maxAdminBody+1)
+		if err == nil && len(body) > maxAdminBody {
+			err = errors.New("body too large")
+		}
 		if err != nil {
 			writeError(w, http.StatusRequestEntityTooLarge, "bad_request", "body too large")
 			return

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -64,8 +63,12 @@ type Server struct {
 
 	adminAPI *adminapi.Handler
 
-	closing  atomic.Bool
-	sessions sync.WaitGroup
+	// mu guards closing and live: a handshake is counted in live before it
+	// can admit anything, and Shutdown waits until live is zero.
+	mu      sync.Mutex
+	closing bool
+	live    int
+	drained chan struct{} // closed when live reaches zero after Shutdown began
 }
 
 // New builds the gateway from cfg (its Sender is this server's hub) and the
@@ -134,10 +137,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, "bad_request", msg)
 		return
 	}
-	if s.closing.Load() {
+	if !s.begin() {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "server shutting down")
 		return
 	}
+	defer s.end()
 	token := tokenFrom(r)
 	sess, err := s.gw.Connect(r.Context(), core.ConnectRequest{
 		Token:    token,
@@ -168,10 +172,11 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	ws.SetReadLimit(int64(s.opts.MaxMessageBytes))
 	c := &wsConn{srv: s, ws: ws, raw: hc.conn, sess: sess, ua: r.UserAgent(), start: time.Now()}
 	c.lastData.Store(time.Now().UnixNano())
-	s.sessions.Add(1)
-	defer s.sessions.Done()
 	s.hub.add(c)
 	c.timer = time.AfterFunc(c.nextTick(time.Now()), c.tick)
+	if s.shuttingDown() { // Shutdown began after this handshake did
+		c.closeWith(websocket.StatusGoingAway, "server shutting down")
+	}
 
 	reason := c.readLoop()
 
@@ -192,18 +197,54 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	_ = s.gw.Disconnect(context.Background(), id, reason)
 }
 
+// begin counts a handshake in; it reports false once Shutdown has begun.
+func (s *Server) begin() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.live++
+	return true
+}
+
+// end counts a finished connection (or refused handshake) out.
+func (s *Server) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.live--
+	if s.live == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
+	}
+}
+
+func (s *Server) shuttingDown() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
 // Shutdown closes every connection with 1001, waits until each disconnect
 // is recorded or ctx ends, and refuses new connections meanwhile. Call it
 // before [net/http.Server.Shutdown], which does not track WebSockets.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.closing.Store(true)
+	s.mu.Lock()
+	s.closing = true
+	if s.live == 0 {
+		s.mu.Unlock()
+		return nil
+	}
+	if s.drained == nil {
+		s.drained = make(chan struct{})
+	}
+	drained := s.drained
+	s.mu.Unlock()
 	for _, c := range s.hub.all() {
 		c.closeWith(websocket.StatusGoingAway, "server shutting down")
 	}
-	done := make(chan struct{})
-	go func() { s.sessions.Wait(); close(done) }()
 	select {
-	case <-done:
+	case <-drained:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()

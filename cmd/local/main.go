@@ -110,7 +110,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	hs := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    1<<20 - 4096, // net/http adds 4096: request heads over 1 MiB get 431
+		IdleTimeout:       2 * time.Minute, // idle keep-alive HTTP connections; WebSockets have their own
+		MaxHeaderBytes:    1<<20 - 4096,    // net/http adds 4096: request heads over 1 MiB get 431
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	addr := ln.Addr().String()

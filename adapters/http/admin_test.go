@@ -254,7 +254,7 @@ func TestShutdown(t *testing.T) {
 	errs := make(chan error, len(conns))
 	for _, c := range conns {
 		go func() {
-			_, _, err := c.Read(context.Background())
+			_, _, err := c.Read(tctx(t))
 			errs <- err
 		}()
 	}

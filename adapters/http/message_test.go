@@ -265,7 +265,7 @@ func TestConcurrentMessagesCounted(t *testing.T) {
 				}
 			}
 			for range each {
-				if _, _, err := c.Read(context.Background()); err != nil {
+				if _, _, err := c.Read(tctx(t)); err != nil {
 					t.Error(err)
 					return
 				}

@@ -18,7 +18,7 @@ fi
 
 export WSGATE_RIE="$PWD/bin/aws-lambda-rie"
 echo "== go test -race (against one in-memory dynalite: scripts/dynalite.sh)"
-./scripts/dynalite.sh go test -race -count=1 -timeout 12m ./...
+./scripts/dynalite.sh go test -race -count=1 -timeout 5m ./...
 
 echo "== browser tests (headless chromium)"
 go build -o bin/wsgate-local ./cmd/local

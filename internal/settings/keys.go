@@ -35,6 +35,11 @@ func (s Settings) Key(ctx context.Context) (jwt.Keyfunc, []string, error) {
 
 // publicKey parses a PEM public key given inline or as a file path.
 func publicKey(v string) (jwt.Keyfunc, []string, error) {
+	if strings.Contains(v, "-----BEGIN") && !strings.Contains(v, "\n") {
+		// PEM text from an env file often arrives on one line with its
+		// newlines written as \n.
+		v = strings.ReplaceAll(v, `\n`, "\n")
+	}
 	pemText := []byte(v)
 	if !strings.Contains(v, "-----BEGIN") {
 		b, err := os.ReadFile(v)

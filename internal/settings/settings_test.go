@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -111,6 +112,20 @@ func TestPublicKeys(t *testing.T) {
 		_, methods, err := s.Key(t.Context())
 		if err != nil || methods[0] != tc.methods {
 			t.Errorf("%s: methods %v err %v", tc.file, methods, err)
+		}
+	}
+	// Inline PEM text, with real newlines or with \n escapes on one line.
+	pemBytes, err := os.ReadFile("testdata/ec256.pub.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{string(pemBytes), strings.ReplaceAll(strings.TrimSpace(string(pemBytes)), "\n", `\n`)} {
+		s, err := Load(nil, env(map[string]string{"WSGATE_JWT_PUBLIC_KEY": text}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, methods, err := s.Key(t.Context()); err != nil || methods[0] != "ES256" {
+			t.Errorf("inline PEM %q: %v %v", text[:40], methods, err)
 		}
 	}
 	s, _ := Load(nil, env(map[string]string{"WSGATE_JWT_PUBLIC_KEY": "testdata/missing.pem"}))

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/wsgate/wsgate/internal/dynalite"
 )
 
 var binary string
@@ -34,10 +36,20 @@ func TestMain(m *testing.M) {
 		fmt.Fprintf(os.Stderr, "build: %v\n%s", err, out)
 		os.Exit(1)
 	}
+	ep, stop, err := dynalite.Endpoint()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "FAIL: %v\n", err)
+		os.Exit(1)
+	}
+	dynamoEndpoint = ep
 	code := m.Run()
+	stop()
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// dynamoEndpoint is a real DynamoDB-API server for WSGATE_STORE=dynamodb.
+var dynamoEndpoint string
 
 func freeAddr(t *testing.T) string {
 	t.Helper()

@@ -21,22 +21,7 @@ import (
 // and server share the process, so ns/op covers both ends; compare the two
 // sub-benchmarks with each other.
 func BenchmarkRoundTrip(b *testing.B) {
-	pong := []byte(`{"type":"pong"}`)
-	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
-				return
-			}
-			if err := c.Write(context.Background(), websocket.MessageText, pong); err != nil {
-				return
-			}
-		}
-	}))
+	bare := bareServer(true)
 	defer bare.Close()
 	e := newEnv(b, func(c *core.Config, _ *httpadapter.Options) {
 		c.MaxMessagesPerMinute, c.MaxConnectionsPerIP = 0, 0
@@ -73,18 +58,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // the difference between the servers.
 func BenchmarkIdleConnection(b *testing.B) {
 	const n = 1000
-	bare := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		for {
-			if _, _, err := c.Read(context.Background()); err != nil {
-				return
-			}
-		}
-	}))
+	bare := bareServer(false)
 	defer bare.Close()
 	e := newEnv(b, func(c *core.Config, _ *httpadapter.Options) { c.MaxConnectionsPerIP = 0 })
 	for _, tc := range []struct{ name, url string }{
@@ -111,6 +85,29 @@ func BenchmarkIdleConnection(b *testing.B) {
 			}
 		})
 	}
+}
+
+// bareServer is the baseline: a coder/websocket server that reads every
+// message and, when pong is set, answers it with {"type":"pong"}.
+func bareServer(pong bool) *httptest.Server {
+	reply := []byte(`{"type":"pong"}`)
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		for {
+			if _, _, err := c.Read(context.Background()); err != nil {
+				return
+			}
+			if pong {
+				if err := c.Write(context.Background(), websocket.MessageText, reply); err != nil {
+					return
+				}
+			}
+		}
+	}))
 }
 
 // inUse is the heap and stack memory in use after two GCs (the second

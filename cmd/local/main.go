@@ -61,6 +61,7 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	slog.SetDefault(log) // libraries that log (the JWKS refresher) write JSON lines too
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 

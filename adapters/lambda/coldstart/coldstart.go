@@ -49,6 +49,7 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*E
 		return nil, err
 	}
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	slog.SetDefault(log) // libraries that log (the JWKS refresher) write JSON lines too
 	if s.Store != "dynamodb" && getenv("WSGATE_STORE") != "" {
 		log.Warn("WSGATE_STORE is ignored: the Lambdas always use the DynamoDB store", slog.String("store", s.Store))
 	}

@@ -37,14 +37,8 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 // only, the admin claim required.
 func (s *Server) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := adminapi.Bearer(r.Header.Get("Authorization"))
-		id, err := s.gw.Authenticate(r.Context(), tok)
-		if err != nil {
-			writeError(w, http.StatusUnauthorized, "unauthorized", "an admin bearer token is required")
-			return
-		}
-		if !id.Admin {
-			writeError(w, http.StatusForbidden, "forbidden", "admin only")
+		if resp, ok := s.adminAPI.Authorize(r.Context(), r.Header.Get("Authorization")); !ok {
+			write(w, resp)
 			return
 		}
 		next(w, r)

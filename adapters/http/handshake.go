@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/wsgate/wsgate/internal/adminapi"
+	"github.com/wsgate/wsgate/core"
 )
 
 // checkUpgrade applies RFC 6455 §4.2.1 to the opening handshake before any
@@ -44,27 +44,10 @@ func headerHasToken(h http.Header, name, token string) bool {
 	return false
 }
 
-// tokenFrom finds the bearer token: query `token`, then `Authorization:
-// Bearer`, then the subprotocol pair `bearer, JWT`.
+// tokenFrom finds the bearer token by the SPEC's rule ([core.HandshakeToken]).
 func tokenFrom(r *http.Request) string {
-	if t := r.URL.Query().Get("token"); t != "" {
-		return t
-	}
-	if t, ok := adminapi.Bearer(r.Header.Get("Authorization")); ok {
-		return t
-	}
-	var protos []string
-	for _, v := range r.Header.Values("Sec-WebSocket-Protocol") {
-		for _, p := range strings.Split(v, ",") {
-			protos = append(protos, strings.TrimSpace(p))
-		}
-	}
-	for i := 0; i+1 < len(protos); i++ {
-		if protos[i] == "bearer" && protos[i+1] != "" {
-			return protos[i+1]
-		}
-	}
-	return ""
+	tok, _ := core.HandshakeToken(r.URL.Query().Get("token"), r.Header.Values("Authorization"), r.Header.Values("Sec-WebSocket-Protocol"))
+	return tok
 }
 
 // clientIP is the peer address, or, when the peer is a trusted proxy, the

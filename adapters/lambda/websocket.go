@@ -249,32 +249,11 @@ func idOf(data []byte) json.RawMessage {
 // offersBearer reports whether the client offered the `bearer`
 // subprotocol, which the response must then select.
 func tokenOf(ev events.APIGatewayWebsocketProxyRequest, hd headers) (token string, offersBearer bool) {
-	var protos []string
-	for _, v := range hd.values("Sec-WebSocket-Protocol") {
-		for _, p := range strings.Split(v, ",") {
-			protos = append(protos, strings.TrimSpace(p))
-		}
+	query := ev.QueryStringParameters["token"]
+	if ts := ev.MultiValueQueryStringParameters["token"]; query == "" && len(ts) > 0 {
+		query = ts[0]
 	}
-	for i, p := range protos {
-		if p == "bearer" {
-			offersBearer = true
-			if token == "" && i+1 < len(protos) {
-				token = protos[i+1]
-			}
-		}
-	}
-	if t := ev.QueryStringParameters["token"]; t != "" {
-		return t, offersBearer
-	}
-	if ts := ev.MultiValueQueryStringParameters["token"]; len(ts) > 0 && ts[0] != "" {
-		return ts[0], offersBearer
-	}
-	for _, v := range hd.values("Authorization") {
-		if t, ok := adminapi.Bearer(v); ok {
-			return t, offersBearer
-		}
-	}
-	return token, offersBearer
+	return core.HandshakeToken(query, hd.values("Authorization"), hd.values("Sec-WebSocket-Protocol"))
 }
 
 // headers reads an event's headers by case-insensitive name, from the

@@ -170,12 +170,8 @@ func mint(s settings.Settings, sub string, admin bool, ttl time.Duration) (strin
 		claims["aud"] = s.JWTAudience
 	}
 	if admin {
-		name, value, hasValue := core.ParseAdminClaim(s.AdminClaim)
-		if hasValue {
-			claims[name] = value
-		} else {
-			claims[name] = true
-		}
+		name, value := core.AdminClaimFor(s.AdminClaim)
+		claims[name] = value
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(s.JWTSecret))
 }

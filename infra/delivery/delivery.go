@@ -216,16 +216,12 @@ func (s *Sender) peerToken() (string, error) {
 	if s.token != "" && now.Before(s.expires.Add(-tokenRenew)) {
 		return s.token, nil
 	}
-	name, value, hasValue := core.ParseAdminClaim(s.opts.AdminClaim)
+	name, value := core.AdminClaimFor(s.opts.AdminClaim)
 	claims := jwt.MapClaims{
 		"sub": PeerSubject,
 		"iat": now.Unix(),
 		"exp": now.Add(tokenLife).Unix(),
-	}
-	if hasValue {
-		claims[name] = value
-	} else {
-		claims[name] = true
+		name:  value,
 	}
 	token, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(s.opts.Secret)
 	if err != nil {

@@ -87,6 +87,22 @@ func New(gw *core.Gateway, log *slog.Logger) *Handler {
 	return &Handler{gw: gw, log: log}
 }
 
+// Authorize checks an Authorization header value for an admin token: a
+// bearer token from that header only, carrying the admin claim. When the
+// caller is not an admin it returns the answer to give (401 or 403) and
+// false. The local server's `@connections` API uses it too.
+func (h *Handler) Authorize(ctx context.Context, authorization string) (Response, bool) {
+	tok, _ := core.BearerToken(authorization)
+	id, err := h.gw.Authenticate(ctx, tok)
+	if err != nil {
+		return Error(401, "unauthorized", "an admin bearer token is required"), false
+	}
+	if !id.Admin {
+		return Error(403, "forbidden", "admin only"), false
+	}
+	return Response{}, true
+}
+
 // route is one admin endpoint: the method it takes and what it does once
 // the caller is known to be an admin.
 type route struct {
@@ -115,13 +131,8 @@ func (h *Handler) Serve(ctx context.Context, r Request) Response {
 	if !ok {
 		return Error(404, "not_found", "no such endpoint")
 	}
-	tok, _ := Bearer(r.Authorization)
-	id, err := h.gw.Authenticate(ctx, tok)
-	if err != nil {
-		return Error(401, "unauthorized", "an admin bearer token is required")
-	}
-	if !id.Admin {
-		return Error(403, "forbidden", "admin only")
+	if resp, ok := h.Authorize(ctx, r.Authorization); !ok {
+		return resp
 	}
 	if r.Method != rt.method {
 		resp := Error(405, "method_not_allowed", "method not allowed")
@@ -210,15 +221,4 @@ func JSON(status int, v any) Response {
 // Error is a Response with the SPEC's error body {"error":code,"message":msg}.
 func Error(status int, code, msg string) Response {
 	return JSON(status, map[string]string{"error": code, "message": msg})
-}
-
-// Bearer reads the token of an `Authorization: Bearer X` header value; the
-// scheme is case-insensitive, any other scheme is no token.
-func Bearer(h string) (string, bool) {
-	scheme, tok, ok := strings.Cut(h, " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	tok = strings.TrimSpace(tok)
-	return tok, tok != ""
 }

@@ -89,7 +89,7 @@ func TestProtocolErrors(t *testing.T) {
 		{"reserved opcode", frame(0x80|0x3, []byte("x"))},
 		{"fragmented control frame", frame(0x9, []byte("ping"))},
 		{"unmasked frame", append([]byte{0x81, 0x02}, "hi"...)},
-		{"continuation without a start", frame(0x80|0x0, []byte("x"))},
+		{"continuation without a start", frame(0x80, []byte("x"))}, // FIN, opcode 0
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
